@@ -1,0 +1,34 @@
+"""``numeraud demo``: a whole round on an embedded sandbox, narrated, with nothing to set up."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from numeraud import logs
+from numeraud.demo import run_demo
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``numeraud demo``."""
+    parser = subparsers.add_parser(
+        "demo", help="run one round end to end on an embedded sandbox", description=__doc__
+    )
+    parser.add_argument("--size", choices=("tiny", "small"), default="small", help="synthetic dataset size")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    parser.add_argument("--keep", type=Path, help="keep the demo's files in this directory")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; exit 0 only if every step worked."""
+    logs.configure(stream=sys.stderr, level="warning")
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        report = run_demo(args.keep, sys.stdout, size=args.size, seed=args.seed)
+    else:
+        with tempfile.TemporaryDirectory(prefix="numeraud-demo-") as scratch:
+            report = run_demo(Path(scratch), sys.stdout, size=args.size, seed=args.seed)
+    return 0 if report.ok else 1

@@ -1,0 +1,70 @@
+"""Logging set-up shared by every numeraud process.
+
+JSON lines on stdout when it is not a terminal (journald keeps them), readable console lines on a
+terminal. Secrets are scrubbed by a processor so that no code path can log one by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+#: Keys whose values are never written to a log line, whatever logged them.
+SECRET_KEYS = frozenset(
+    {"secret_key", "secret", "password", "token", "authorization", "numerai_secret_key", "api_key"}
+)
+REDACTED = "[redacted]"
+
+
+def redact_secrets(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: replace the value of any secret-looking key with ``[redacted]``."""
+    for key in list(event_dict):
+        if key.lower() in SECRET_KEYS:
+            event_dict[key] = REDACTED
+    return event_dict
+
+
+def configure(*, json: bool | None = None, level: str | None = None, stream: TextIO | None = None) -> None:
+    """Configure structlog (and stdlib logging, which numerapi uses) for this process.
+
+    ``json=None`` picks JSON lines unless ``stream`` is a terminal. ``level`` defaults to the
+    ``NUMERAUD_LOG_LEVEL`` environment variable, then ``info``.
+    """
+    out = stream if stream is not None else sys.stdout
+    use_json = (not out.isatty()) if json is None else json
+    level_name = (level or os.environ.get("NUMERAUD_LOG_LEVEL") or "info").upper()
+    numeric_level = logging.getLevelName(level_name)
+    if not isinstance(numeric_level, int):
+        numeric_level = logging.INFO
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    # numerapi logs through the stdlib; route it to stderr at WARNING so it cannot drown our lines.
+    logging.basicConfig(stream=sys.stderr, level=max(numeric_level, logging.WARNING), force=True)
+
+
+def get_logger(name: str, **context: Any) -> Any:
+    """Return a structlog logger bound to ``component=name`` and any extra context."""
+    return structlog.get_logger(name).bind(component=name, **context)

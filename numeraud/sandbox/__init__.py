@@ -1,0 +1,11 @@
+"""``numeraud sandbox``: a local Numerai that the real numerapi client works against unchanged.
+
+Point numerapi at it with :func:`numeraud.numerai.use_api_url` (or by setting
+``numerapi.base_api.API_TOURNAMENT_URL``). See :class:`Sandbox` for the Python API and
+:mod:`numeraud.sandbox.server` for the admin routes.
+"""
+
+from numeraud.sandbox.app import Sandbox
+from numeraud.sandbox.core import SandboxOptions
+
+__all__ = ["Sandbox", "SandboxOptions"]

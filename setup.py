@@ -1,0 +1,57 @@
+"""Packaging for numeraud: the daemon, its bundled handlers and its command-line tools."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="numeraud",
+    version="0.1.0",
+    description="A systemd-managed, multi-process daemon that takes part in the Numerai tournament every round.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    # The bundled handlers live in handlers/ but install as `numeraud_handlers`, never as a
+    # top-level `handlers` package that could shadow a user's own module.
+    packages=find_packages(include=["numeraud", "numeraud.*"]) + ["numeraud_handlers"],
+    package_dir={"numeraud_handlers": "handlers"},
+    package_data={"numeraud": ["py.typed"], "numeraud_handlers": ["py.typed"]},
+    install_requires=[
+        "numerapi>=3.1.1",
+        "numerai-tools>=0.7.2",
+        "numpy>=2.0",
+        "pandas>=2.2.2",
+        "pyarrow>=15.0",
+        "scikit-learn>=1.5",
+        "graphql-core>=3.2.3",
+        "pyzmq>=26.0",
+        "sdnotify>=0.3.2",
+        "structlog>=24.1",
+        "requests>=2.31",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8.0",
+            "pytest-timeout>=2.3",
+            "ruff>=0.6",
+            "mypy>=1.11",
+            "pandas-stubs>=2.2",
+            "types-requests>=2.31",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "numeraud=numeraud.cli:main",
+            "numeraudctl=numeraud.ctl:main",
+            "numeraud-handler=numeraud.handler_main:main",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Operating System :: POSIX :: Linux",
+        "Topic :: Office/Business :: Financial :: Investment",
+    ],
+)
