@@ -41,7 +41,9 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         """Serve in background threads; returns self."""
-        server = threading.Thread(target=self.httpd.serve_forever, name="sandbox-http", daemon=True)
+        server = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http", daemon=True
+        )
         ticker = threading.Thread(target=self._tick, name="sandbox-clock", daemon=True)
         self._threads = [server, ticker]
         for thread in self._threads:

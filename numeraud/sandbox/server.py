@@ -69,7 +69,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def send_response(self, code: int, message: str | None = None) -> None:
         """Send the status line and remember it for the request log."""
-        self._status = code
+        self._status = int(code)
         super().send_response(code, message)
 
     def _record(self, route: str, started: float, fields: tuple[str, ...] = ()) -> None:
@@ -148,7 +148,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return rule
-        return None  # truncate/corrupt act on the file body itself
+        return rule  # truncate/corrupt: the file route mangles the body itself
 
     # -- verbs -------------------------------------------------------------------------------
 

@@ -1,0 +1,5 @@
+"""numeraud's bundled handlers, installed as ``numeraud_handlers``.
+
+Each is an ordinary :class:`numeraud.EventHandler` that anyone could have written; they arrive
+with the model, uploader, notifier and scores handlers.
+"""

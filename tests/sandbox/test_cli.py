@@ -1,0 +1,62 @@
+"""``numeraud sandbox`` and ``numeraud demo`` as a user runs them: real subprocesses."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numerapi
+import pytest
+
+from numeraud.numerai import make_client
+
+NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
+
+
+def test_sandbox_prints_its_url_first_and_serves_numerapi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    process = subprocess.Popen(
+        [*NUMERAUD, "sandbox", "--port", "0", "--data-dir", str(tmp_path), "--round", "42"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        monkeypatch.setattr("numerapi.base_api.API_TOURNAMENT_URL", url)
+        napi: numerapi.NumerAPI = make_client(url, "sandbox-public", "sandbox-secret")
+        assert napi.get_current_round() == 42
+        assert len(napi.get_models()) == 3
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+
+
+def test_sandbox_with_bad_option_exits_2_with_the_reason(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*NUMERAUD, "sandbox", "--data-dir", str(tmp_path), "--round", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "round" in done.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_a_round_end_to_end(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*NUMERAUD, "demo", "--size", "tiny", "--keep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("(confirmed: True)") == 3
+    assert "refused before upload" in done.stdout
+    assert "demo finished: every model submitted and was scored" in done.stdout
