@@ -12,9 +12,7 @@ from numeraud.commands import COMMANDS
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="numeraud", description="Take part in the Numerai tournament on autopilot."
-    )
+    parser = argparse.ArgumentParser(prog="numeraud", description="Take part in the Numerai tournament on autopilot.")
     parser.add_argument("--version", action="version", version=f"numeraud {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

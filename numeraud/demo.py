@@ -47,9 +47,7 @@ class _Printer:
         print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=self.out, flush=True)
 
 
-def _train_and_predict(
-    work: Path, version: str, client: numerapi.NumerAPI, say: Callable[[str], None]
-) -> pd.Series:
+def _train_and_predict(work: Path, version: str, client: numerapi.NumerAPI, say: Callable[[str], None]) -> pd.Series:
     features = pd.read_json(work / version / "features.json", typ="series")["feature_sets"]["medium"]
     train = pd.read_parquet(work / version / "train.parquet", columns=[*features, "era", "target"])
     say(f"training HistGradientBoostingRegressor on {len(train):,} rows x {len(features)} features")
@@ -102,9 +100,7 @@ def run_demo(data_dir: Path, out: TextIO, *, size: str = "small", seed: int = 0)
         for name, model_id in sorted(models.items()):
             for performance in client.round_model_performances_v2(model_id):
                 if performance["roundNumber"] == report.round_number and performance["submissionScores"]:
-                    report.scores[name] = {
-                        s["displayName"]: s["value"] for s in performance["submissionScores"]
-                    }
+                    report.scores[name] = {s["displayName"]: s["value"] for s in performance["submissionScores"]}
                     values = ", ".join(f"{k}={v:+.4f}" for k, v in report.scores[name].items())
                     say(f"{name}: {values}")
     say("demo finished: " + ("every model submitted and was scored" if report.ok else "SOMETHING WENT WRONG"))

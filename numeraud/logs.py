@@ -9,21 +9,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
 #: Keys whose values are never written to a log line, whatever logged them.
-SECRET_KEYS = frozenset(
-    {"secret_key", "secret", "password", "token", "authorization", "numerai_secret_key", "api_key"}
-)
+SECRET_KEYS = frozenset({"secret_key", "secret", "password", "token", "authorization", "numerai_secret_key", "api_key"})
 REDACTED = "[redacted]"
 
 
-def redact_secrets(
-    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def redact_secrets(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: replace the value of any secret-looking key with ``[redacted]``."""
     for key in list(event_dict):
         if key.lower() in SECRET_KEYS:
@@ -44,9 +40,7 @@ def configure(*, json: bool | None = None, level: str | None = None, stream: Tex
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[
@@ -68,3 +62,25 @@ def configure(*, json: bool | None = None, level: str | None = None, stream: Tex
 def get_logger(name: str, **context: Any) -> Any:
     """Return a structlog logger bound to ``component=name`` and any extra context."""
     return structlog.get_logger(name).bind(component=name, **context)
+
+
+#: Environment variables whose values are secrets wherever they turn up (error texts, status).
+SECRET_ENV_MARKERS = ("SECRET", "PASSWORD", "TOKEN", "PRIVATE")
+
+
+def secret_values(env: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Values of secret-looking environment variables (``NUMERAI_SECRET_KEY``...), 8 chars or more."""
+    env = os.environ if env is None else env
+    return frozenset(
+        value
+        for name, value in env.items()
+        if len(value) >= 8 and any(marker in name.upper() for marker in SECRET_ENV_MARKERS)
+    )
+
+
+def scrub_text(text: str, secrets: frozenset[str]) -> str:
+    """Replace every occurrence of a known secret value in ``text`` with ``[redacted]``."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text

@@ -49,9 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="sandbox_model_1,sandbox_model_2,sandbox_model_3",
         help="comma-separated model names of the account",
     )
-    parser.add_argument(
-        "--versions", default="v5.2", help="comma-separated dataset versions published at start"
-    )
+    parser.add_argument("--versions", default="v5.2", help="comma-separated dataset versions published at start")
     parser.add_argument("--round", type=int, default=1, help="number of the round open at start")
     parser.add_argument(
         "--schedule",
@@ -60,15 +58,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="manual: rounds change only through /admin (default); daily: Numerai's Tue-Sat calendar; "
         "interval: a round every --round-every seconds (implied by --round-every)",
     )
-    parser.add_argument(
-        "--round-every", type=float, help="compressed calendar: a round opens every N seconds"
-    )
-    parser.add_argument(
-        "--window", type=float, default=3600.0, help="seconds a round stays open (manual/interval)"
-    )
-    parser.add_argument(
-        "--resolve-after", type=float, help="seconds after close (interval) or open (daily) to resolve"
-    )
+    parser.add_argument("--round-every", type=float, help="compressed calendar: a round opens every N seconds")
+    parser.add_argument("--window", type=float, default=3600.0, help="seconds a round stays open (manual/interval)")
+    parser.add_argument("--resolve-after", type=float, help="seconds after close (interval) or open (daily) to resolve")
     parser.add_argument("--open-at", type=_clock_time, default=time(12, 0), help="daily: UTC open time")
     parser.add_argument("--close-at", type=_clock_time, default=time(13, 0), help="daily: UTC close time")
     parser.add_argument(
@@ -108,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="numeraud-sandbox-") as scratch:
         data_dir = args.data_dir or Path(scratch)
+        logs.get_logger("sandbox").info("sandbox_generating_data", size=args.size, data_dir=str(data_dir))
         try:
             sandbox = Sandbox(options_from_args(args, data_dir), host=args.host, port=args.port)
         except (AdminError, ValueError) as exc:

@@ -220,9 +220,7 @@ class SandboxCore:
         self.faults = FaultPlan(seed=options.seed)
         self.requests: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.on_round_open: list[Callable[[int, list[tuple[str, str]]], None]] = []
-        self.generator = DatasetGenerator(
-            options.data_dir, options.size, options.seed, train_rows=options.train_rows
-        )
+        self.generator = DatasetGenerator(options.data_dir, options.size, options.seed, train_rows=options.train_rows)
         self.upload_dir = options.data_dir / ".uploads"
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         self.models = [Model(id=self._model_id(name), name=name) for name in options.models]
@@ -464,11 +462,7 @@ class SandboxCore:
     def public_file(self, relative: str) -> Path | None:
         """The on-disk path of a public file, or None if it is not one (no traversal, no hidden)."""
         version, _, name = relative.partition("/")
-        if (
-            not VERSION_RE.match(version)
-            or not re.fullmatch(r"[A-Za-z0-9_.-]+", name)
-            or name.startswith(".")
-        ):
+        if not VERSION_RE.match(version) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
             return None
         with self.lock:
             if version not in self.state.versions:

@@ -192,13 +192,9 @@ class SizeSpec:
                 f"{self.n_small}, {self.n_medium}, {self.n_features}"
             )
         if self.n_features < len(FEATURE_GROUPS):
-            raise ValueError(
-                f"size {self.name!r}: n_features={self.n_features} is below {len(FEATURE_GROUPS)}"
-            )
+            raise ValueError(f"size {self.name!r}: n_features={self.n_features} is below {len(FEATURE_GROUPS)}")
         if self.n_features > len(_FIRST_WORDS) * len(_SECOND_WORDS) * len(_THIRD_WORDS):
-            raise ValueError(
-                f"size {self.name!r}: n_features={self.n_features} is more than the word lists allow"
-            )
+            raise ValueError(f"size {self.name!r}: n_features={self.n_features} is more than the word lists allow")
         if self.train_eras < 1 or not 0 <= self.test_eras < self.validation_eras:
             raise ValueError(
                 f"size {self.name!r}: need train_eras >= 1 and 0 <= test_eras < validation_eras, got "
@@ -230,9 +226,7 @@ SIZES: dict[str, SizeSpec] = {
     spec.name: spec
     for spec in (
         SizeSpec("tiny", 30, 15, 6, 8, 4, 1, 80, 200, ("caroline", "cyrusd", "ender")),
-        SizeSpec(
-            "small", 120, 60, 12, 40, 12, 2, 300, 1000, ("agnes", "caroline", "cyrusd", "ender", "jeremy")
-        ),
+        SizeSpec("small", 120, 60, 12, 40, 12, 2, 300, 1000, ("agnes", "caroline", "cyrusd", "ender", "jeremy")),
         SizeSpec("full", _FULL_WIDTH, 780, 42, 20, 10, 2, 5000, 6720, AUX_TARGET_NAMES),
     )
 }
@@ -280,11 +274,7 @@ def _validate_version(version: str) -> None:
 
 
 def _validate_round(round_number: int) -> None:
-    if (
-        isinstance(round_number, bool)
-        or not isinstance(round_number, int)
-        or not 1 <= round_number < _MAX_ROUND
-    ):
+    if isinstance(round_number, bool) or not isinstance(round_number, int) or not 1 <= round_number < _MAX_ROUND:
         raise ValueError(f"bad round number {round_number!r}; expected an integer from 1 to {_MAX_ROUND - 1}")
 
 
@@ -446,9 +436,7 @@ class _Block:
         return int(self.features.shape[1])
 
 
-def _make_block(
-    world: _World, rng: np.random.Generator, version_rng: np.random.Generator, rows: int
-) -> _Block:
+def _make_block(world: _World, rng: np.random.Generator, version_rng: np.random.Generator, rows: int) -> _Block:
     """One era (or live round) of ``rows`` rows.
 
     ``rng`` fixes what every version shares (targets, meta model, the features before the
@@ -535,18 +523,14 @@ def _frame_schema(*columns: tuple[Sequence[str], str]) -> pa.Schema:
     """Arrow schema with pandas metadata for an ``id``-indexed frame; ``columns`` are (names, dtype) runs."""
     index = pd.Index([], dtype="str", name="id")
     # One block per dtype run: building thousands of empty Series one by one takes seconds.
-    blocks = [
-        pd.DataFrame(np.empty((0, len(names)), dtype=dtype), columns=list(names)) for names, dtype in columns
-    ]
+    blocks = [pd.DataFrame(np.empty((0, len(names)), dtype=dtype), columns=list(names)) for names, dtype in columns]
     empty = pd.concat(blocks, axis=1).set_axis(index, axis=0)
     return pa.Schema.from_pandas(empty, preserve_index=True)
 
 
 def _table(schema: pa.Schema, ids: list[str], values: dict[str, Any]) -> pa.Table:
     """A table in ``schema``'s column order from the ids and a column name → values mapping."""
-    arrays = [
-        pa.array(ids if field.name == "id" else values[field.name], type=field.type) for field in schema
-    ]
+    arrays = [pa.array(ids if field.name == "id" else values[field.name], type=field.type) for field in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -718,14 +702,10 @@ class DatasetGenerator:
     def _historic_block(self, version: str, era: int) -> tuple[list[str], _Block]:
         """Ids and data of a train or validation era; the same whatever file it lands in."""
         rows = self._era_rows(era)
-        block = _make_block(
-            self._world, _rng(self.seed, "era", era), _rng(self.seed, version, "era", era), rows
-        )
+        block = _make_block(self._world, _rng(self.seed, "era", era), _rng(self.seed, version, "era", era), rows)
         return _ids(self._id_key, _KIND_HISTORIC, era, rows), block
 
-    def _data_values(
-        self, era: str, data_type: str, block: _Block, target_nan: IntArray | None
-    ) -> dict[str, Any]:
+    def _data_values(self, era: str, data_type: str, block: _Block, target_nan: IntArray | None) -> dict[str, Any]:
         """Column values of one era for a data file; ``target_nan`` lists the target rows to blank."""
         targets = block.targets.copy()
         if target_nan is not None:
@@ -742,9 +722,7 @@ class DatasetGenerator:
             for era in range(1, self.spec.train_eras + 1):
                 ids, block = self._historic_block(version, era)
                 blank = np.flatnonzero(aux_late >= era)
-                writer.write_table(
-                    _table(self._data_schema, ids, self._data_values(_era(era), "train", block, blank))
-                )
+                writer.write_table(_table(self._data_schema, ids, self._data_values(_era(era), "train", block, blank)))
 
     def _write_validation(self, version: str, extra_eras: int) -> None:
         first = self.spec.train_eras + 1
@@ -752,9 +730,7 @@ class DatasetGenerator:
         first_test = last - self.spec.test_eras + 1
         all_targets = np.arange(len(self.spec.target_columns), dtype=np.int64)
         # 60-day targets resolve later than 20-day ones: the newest labelled era has no _60 values yet.
-        horizon_60 = np.array(
-            [i for i, c in enumerate(self.spec.target_columns) if c.endswith("_60")], dtype=np.int64
-        )
+        horizon_60 = np.array([i for i, c in enumerate(self.spec.target_columns) if c.endswith("_60")], dtype=np.int64)
         paths = [self.root / version / name for name in _VALIDATION_FILES]
         schemas = [self._data_schema, self._prediction_schema, self._meta_schema]
         with _atomic_writers(paths, schemas) as (data, example, meta):
@@ -763,9 +739,7 @@ class DatasetGenerator:
                 is_test = era >= first_test
                 blank = all_targets if is_test else horizon_60 if era == first_test - 1 else None
                 data_type = "test" if is_test else "validation"
-                data.write_table(
-                    _table(self._data_schema, ids, self._data_values(_era(era), data_type, block, blank))
-                )
+                data.write_table(_table(self._data_schema, ids, self._data_values(_era(era), data_type, block, blank)))
                 example.write_table(_table(self._prediction_schema, ids, {"prediction": block.example}))
                 meta.write_table(_table(self._meta_schema, ids, {"numerai_meta_model": block.meta}))
         _write_text(self._hidden(version) / "validation.json", json.dumps({"extra_eras": extra_eras}) + "\n")

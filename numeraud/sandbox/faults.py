@@ -52,9 +52,7 @@ class FaultRule:
     def __post_init__(self) -> None:
         base = self.route.split(":", 1)[0]
         if base not in ROUTES or (":" in self.route and base != "graphql"):
-            raise FaultError(
-                f"route: {self.route!r} is not one of {', '.join(ROUTES)} or graphql:<rootField>"
-            )
+            raise FaultError(f"route: {self.route!r} is not one of {', '.join(ROUTES)} or graphql:<rootField>")
         if self.kind not in FAULT_KINDS:
             raise FaultError(f"kind: {self.kind!r} is not one of {', '.join(FAULT_KINDS)}")
         if self.kind in FILE_ONLY_KINDS and base not in ("download", "*"):

@@ -87,9 +87,7 @@ def root_fields(query: str) -> tuple[str, ...]:
     names: list[str] = []
     for definition in document.definitions:
         if isinstance(definition, ast.OperationDefinitionNode):
-            names += [
-                s.name.value for s in definition.selection_set.selections if isinstance(s, ast.FieldNode)
-            ]
+            names += [s.name.value for s in definition.selection_set.selections if isinstance(s, ast.FieldNode)]
     return tuple(names)
 
 
@@ -138,14 +136,10 @@ class GraphQLApi:
         except ApiError as exc:
             return {"errors": [{"message": str(exc)}]}
         context = Context(core=self.core, authenticated=authenticated, now=now, base_url=base_url)
-        fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, ast.FragmentDefinitionNode)
-        }
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, ast.FragmentDefinitionNode)}
         data: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
-        type_name = (
-            "RootMutationType" if operation.operation == ast.OperationType.MUTATION else "RootQueryType"
-        )
+        type_name = "RootMutationType" if operation.operation == ast.OperationType.MUTATION else "RootQueryType"
         for field in _fields(operation.selection_set, fragments):
             key = field.alias.value if field.alias else field.name.value
             resolver = self.resolvers.get(field.name.value)
@@ -153,9 +147,7 @@ class GraphQLApi:
                 errors.append({"message": f'Cannot query field "{field.name.value}" on type "{type_name}".'})
                 continue
             try:
-                args = {
-                    a.name.value: graphql.value_from_ast_untyped(a.value, coerced) for a in field.arguments
-                }
+                args = {a.name.value: graphql.value_from_ast_untyped(a.value, coerced) for a in field.arguments}
                 value = resolver(context, args)
                 data[key] = _project(value, field.selection_set, fragments)
             except ApiError as exc:
@@ -233,9 +225,7 @@ def _coerce_variables(operation: ast.OperationDefinitionNode, variables: dict[st
         base = type_text.rstrip("!")
         check = _SCALARS.get(base)
         if check is not None and not check(value):
-            raise ApiError(
-                f'Variable "${name}" got invalid value {json.dumps(value)}; expected type "{base}".'
-            )
+            raise ApiError(f'Variable "${name}" got invalid value {json.dumps(value)}; expected type "{base}".')
         coerced[name] = value
     return coerced
 

@@ -1,0 +1,1 @@
+"""Benchmarks: each compares numeraud with its peer or physical floor in one run."""
