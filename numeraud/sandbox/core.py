@@ -7,6 +7,7 @@ passed in (``now``), so the logic is tested without waiting for a real clock.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import threading
@@ -219,6 +220,7 @@ class SandboxCore:
         self.state = SandboxState()
         self.faults = FaultPlan(seed=options.seed)
         self.requests: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self._etags: dict[tuple[str, int, int], str] = {}
         self.on_round_open: list[Callable[[int, list[tuple[str, str]]], None]] = []
         self.generator = DatasetGenerator(options.data_dir, options.size, options.seed, train_rows=options.train_rows)
         self.upload_dir = options.data_dir / ".uploads"
@@ -469,6 +471,22 @@ class SandboxCore:
                 return None
         path = self.options.data_dir / version / name
         return path if path.is_file() else None
+
+    def etag(self, path: Path) -> str:
+        """The file's ETag as S3 gives it for a single-part object: its MD5, quoted (cached)."""
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        with self.lock:
+            cached = self._etags.get(key)
+        if cached is None:
+            digest = hashlib.md5(usedforsecurity=False)
+            with path.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    digest.update(chunk)
+            cached = f'"{digest.hexdigest()}"'
+            with self.lock:
+                self._etags[key] = cached
+        return cached
 
     def release_dataset(self, version: str, now: datetime) -> list[str]:
         """Publish a new dataset version (generated now, with live data for the current round)."""

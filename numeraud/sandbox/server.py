@@ -273,9 +273,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return
         stat = path.stat()
         size = stat.st_size
-        etag = f'"{size:x}-{stat.st_mtime_ns:x}"'
+        etag = core.etag(path)
         start, end = 0, size - 1
         range_header = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and if_range != etag:
+            range_header = None  # the file changed since the client's partial copy: send it whole
         status = HTTPStatus.OK
         if range_header:
             parsed = _parse_range(range_header, size)

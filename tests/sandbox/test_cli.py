@@ -10,7 +10,6 @@ from pathlib import Path
 import numerapi
 import pytest
 
-from numeraud.numerai import make_client
 
 NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
 
@@ -27,7 +26,7 @@ def test_sandbox_prints_its_url_first_and_serves_numerapi(tmp_path: Path, monkey
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
         monkeypatch.setattr("numerapi.base_api.API_TOURNAMENT_URL", url)
-        napi: numerapi.NumerAPI = make_client(url, "sandbox-public", "sandbox-secret")
+        napi = numerapi.NumerAPI("sandbox-public", "sandbox-secret", show_progress_bars=False)
         assert napi.get_current_round() == 42
         assert len(napi.get_models()) == 3
     finally:

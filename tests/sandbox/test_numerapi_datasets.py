@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -124,3 +125,19 @@ def test_unknown_and_hidden_files_are_404(sandbox: Sandbox) -> None:
         "v9.9/train.parquet",
     ):
         assert requests.get(f"{sandbox.url}/files/{path}", timeout=10).status_code == 404, path
+
+
+def test_etag_is_the_files_md5_like_s3(sandbox: Sandbox) -> None:
+    path = sandbox.core.options.data_dir / "v5.2" / "features.json"
+    answer = requests.get(f"{sandbox.url}/files/v5.2/features.json", timeout=10)
+    assert answer.headers["ETag"] == f'"{hashlib.md5(path.read_bytes()).hexdigest()}"'
+
+
+def test_if_range_with_a_stale_etag_sends_the_whole_file(sandbox: Sandbox) -> None:
+    url = f"{sandbox.url}/files/v5.2/features.json"
+    etag = requests.head(url, timeout=10).headers["ETag"]
+    fresh = requests.get(url, headers={"Range": "bytes=10-", "If-Range": etag}, timeout=10)
+    assert fresh.status_code == 206
+    stale = requests.get(url, headers={"Range": "bytes=10-", "If-Range": '"0000"'}, timeout=10)
+    assert stale.status_code == 200
+    assert int(stale.headers["Content-Length"]) == len(stale.content) == len(fresh.content) + 10

@@ -1,4 +1,4 @@
-"""Fixtures: a running sandbox and the REAL numerapi client pointed at it."""
+"""Shared fixtures: a running sandbox, and the REAL numerapi client pointed at it as a user would."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import numerapi
 import pytest
 
-from numeraud.numerai import make_client
 from numeraud.sandbox import Sandbox, SandboxOptions
 
 
@@ -24,7 +23,7 @@ def napi(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> numerapi.NumerAPI
     """numerapi with the sandbox account's keys, talking to the sandbox."""
     monkeypatch.setattr("numerapi.base_api.API_TOURNAMENT_URL", sandbox.url)
     options = sandbox.core.options
-    return make_client(sandbox.url, options.public_id, options.secret_key)
+    return numerapi.NumerAPI(options.public_id, options.secret_key, show_progress_bars=False)
 
 
 @pytest.fixture
@@ -33,4 +32,11 @@ def public_napi(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> numerapi.N
     monkeypatch.setattr("numerapi.base_api.API_TOURNAMENT_URL", sandbox.url)
     monkeypatch.delenv("NUMERAI_PUBLIC_ID", raising=False)
     monkeypatch.delenv("NUMERAI_SECRET_KEY", raising=False)
-    return make_client(sandbox.url)
+    return numerapi.NumerAPI(show_progress_bars=False)
+
+
+@pytest.fixture
+def small_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A sandbox with the demo's ``small`` data (files of a few MB)."""
+    with Sandbox(SandboxOptions(data_dir=tmp_path / "small-sandbox", size="small")) as running:
+        yield running
