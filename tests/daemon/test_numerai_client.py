@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numerapi.base_api
 import pytest
 
 from numeraud.numerai import NumeraiAuthError, NumeraiClient, NumeraiRejected, NumeraiUnavailable
@@ -23,11 +24,9 @@ def test_numerapi_methods_work_through_the_client(client: NumeraiClient, sandbox
 
 
 def test_client_uses_its_own_url_not_numerapis_global(sandbox: Sandbox) -> None:
-    import numerapi.base_api
-
     before = numerapi.base_api.API_TOURNAMENT_URL
     assert NumeraiClient(sandbox.url).get_current_round() == 1
-    assert numerapi.base_api.API_TOURNAMENT_URL == before
+    assert before == numerapi.base_api.API_TOURNAMENT_URL
 
 
 @pytest.mark.parametrize("kind", ["http_500", "http_502", "http_503", "http_504", "malformed_json", "reset"])

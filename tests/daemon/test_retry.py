@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -23,7 +24,7 @@ class FakeClock:
         self.now += seconds
 
 
-def failing(times: int, error: Exception) -> object:
+def failing(times: int, error: Exception) -> Callable[[], str]:
     calls = {"n": 0}
 
     def call() -> str:
@@ -45,8 +46,8 @@ def test_backoff_grows_exponentially_up_to_the_cap() -> None:
 
 def test_transient_errors_are_retried_until_success() -> None:
     clock = FakeClock()
-    result = retry_until(
-        failing(3, NumeraiUnavailable("down")),  # type: ignore[arg-type]
+    result: str = retry_until(
+        failing(3, NumeraiUnavailable("down")),
         deadline=1000,
         clock=clock,
         sleep=clock.sleep,
@@ -58,7 +59,7 @@ def test_transient_errors_are_retried_until_success() -> None:
 def test_retry_after_is_honoured() -> None:
     clock = FakeClock()
     retry_until(
-        failing(1, NumeraiUnavailable("slow down", retry_after=30)),  # type: ignore[arg-type]
+        failing(1, NumeraiUnavailable("slow down", retry_after=30)),
         deadline=1000,
         clock=clock,
         sleep=clock.sleep,
@@ -70,7 +71,7 @@ def test_gives_up_before_the_deadline() -> None:
     clock = FakeClock()
     with pytest.raises(DeadlinePassed) as caught:
         retry_until(
-            failing(10_000, NumeraiUnavailable("down")),  # type: ignore[arg-type]
+            failing(10_000, NumeraiUnavailable("down")),
             deadline=60,
             backoff=Backoff(base=1, cap=8),
             clock=clock,
@@ -84,7 +85,7 @@ def test_rejections_are_not_retried() -> None:
     clock = FakeClock()
     with pytest.raises(NumeraiRejected):
         retry_until(
-            failing(1, NumeraiRejected("no")),  # type: ignore[arg-type]
+            failing(1, NumeraiRejected("no")),
             deadline=1000,
             clock=clock,
             sleep=clock.sleep,
