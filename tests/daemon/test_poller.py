@@ -1,0 +1,194 @@
+"""The tournament follower against the sandbox with the real numerapi-based client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from numeraud.datasync import DatasetSync
+from numeraud.numerai import NumeraiClient
+from numeraud.poller import DataSettings, Publication, TournamentFollower
+from numeraud.retry import Backoff
+from numeraud.sandbox import Sandbox
+from numeraud.tournament import PollPolicy
+
+ROUND_KINDS = ["round_begin", "new_training_data", "new_tournament_data", "cleanup"]
+
+
+class Recorder:
+    """Collects publications the way the supervisor would commit them."""
+
+    def __init__(self) -> None:
+        self.publications: list[Publication] = []
+
+    def __call__(self, publication: Publication) -> None:
+        self.publications.append(publication)
+
+    def events(self) -> list[tuple[str, int]]:
+        return [(kind, number) for p in self.publications for kind, number, _ in p.events]
+
+    def payload(self, kind: str, number: int) -> dict[str, object]:
+        for publication in self.publications:
+            for event_kind, event_round, payload in publication.events:
+                if (event_kind, event_round) == (kind, number):
+                    return payload
+        raise KeyError((kind, number))
+
+
+def make_follower(
+    sandbox: Sandbox, tmp_path: Path, recorder: Recorder, settings: DataSettings | None = None, **state: str
+) -> TournamentFollower:
+    client = NumeraiClient(sandbox.url, timeout=(2.0, 2.0))
+    sync = DatasetSync(client, tmp_path / "data", timeout=(2.0, 1.0), reserve_bytes=0)
+    return TournamentFollower(
+        client,
+        sync,
+        settings or DataSettings(),
+        PollPolicy(idle_interval=5, fast_interval=0.5),
+        publish=recorder,
+        state=state,
+        known_files={},
+        backoff=Backoff(base=0.02, cap=0.1),
+    )
+
+
+def test_an_open_round_is_published_in_numerautos_order_with_verified_files(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    assert recorder.events() == [(kind, 1) for kind in ROUND_KINDS]
+    payload = recorder.payload("new_tournament_data", 1)
+    live = Path(payload["live_files"]["live.parquet"])  # type: ignore[index]
+    assert live.name == "live_1.parquet"
+    assert live.read_bytes() == (sandbox.core.options.data_dir / "v5.2/live_1.parquet").read_bytes()
+    for path in payload["training_files"].values():  # type: ignore[attr-defined]
+        assert Path(path).exists()
+    assert payload["version"] == "v5.2"
+    assert payload["deadline"]
+    assert follower.state["last_round_processed"] == "1"
+    assert follower.state["last_round_trained"] == "1"
+
+
+def test_polling_again_publishes_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    follower.poll()
+    assert len(recorder.events()) == 4
+
+
+def test_the_next_round_brings_tournament_data_but_no_training_data(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    sandbox.open_round()
+    follower.poll()
+    assert recorder.events()[4:] == [("round_begin", 2), ("new_tournament_data", 2), ("cleanup", 2)]
+
+
+def test_a_new_dataset_version_gives_exactly_one_new_training_data(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    sandbox.release_dataset("v5.3")
+    sandbox.open_round()
+    follower.poll()
+    sandbox.open_round()
+    follower.poll()
+    training = [e for e in recorder.events() if e[0] == "new_training_data"]
+    assert training == [("new_training_data", 1), ("new_training_data", 2)]
+    assert recorder.payload("new_training_data", 2)["version"] == "v5.3"
+    assert (tmp_path / "data/v5.3/train.parquet").exists()
+
+
+def test_a_pinned_version_ignores_newer_releases(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder, DataSettings(version="v5.2"))
+    follower.poll()
+    sandbox.release_dataset("v5.3")
+    sandbox.open_round()
+    follower.poll()
+    assert ("new_training_data", 2) not in recorder.events()
+
+
+def test_validation_updates_count_as_training_data_when_configured(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder, DataSettings(validation_updates=True))
+    follower.poll()
+    sandbox.validation_update()
+    sandbox.open_round()
+    follower.poll()
+    assert ("new_training_data", 2) in recorder.events()
+    validation = pd.read_parquet(tmp_path / "data/v5.2/validation.parquet")
+    assert (
+        validation["era"].nunique()
+        == pd.read_parquet(sandbox.core.options.data_dir / "v5.2/validation.parquet")["era"].nunique()
+    )
+
+
+def test_first_start_between_rounds_publishes_no_round(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.close_round()
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    assert recorder.events() == []
+    assert follower.state["last_round_processed"] == "1"
+
+
+def test_a_round_that_closed_while_away_is_reported_missed(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    make_follower(sandbox, tmp_path, recorder).poll()
+    sandbox.open_round()
+    sandbox.open_round()
+    sandbox.close_round()
+    restarted = make_follower(sandbox, tmp_path, recorder, last_round_processed="1")
+    restarted.poll()
+    assert recorder.events()[4:] == [("round_missed", 2), ("round_missed", 3)]
+    assert restarted.state["last_round_processed"] == "3"
+
+
+@pytest.mark.parametrize("kind", ["http_503", "malformed_json", "graphql_error", "reset", "hang"])
+def test_a_failed_poll_is_survived_and_retried(sandbox: Sandbox, tmp_path: Path, kind: str) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    sandbox.add_faults({"route": "graphql:rounds", "kind": kind, "count": 1, "message": "Current round not open"})
+    delay = follower.poll()
+    assert 0 < delay <= 5
+    assert recorder.events() == []
+    follower.poll()
+    assert recorder.events() == [(kind, 1) for kind in ROUND_KINDS]
+
+
+@pytest.mark.parametrize("kind", ["truncate", "corrupt", "http_503", "http_429", "reset"])
+def test_download_faults_are_retried_within_the_round(sandbox: Sandbox, tmp_path: Path, kind: str) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    sandbox.add_faults({"route": "download", "kind": kind, "count": 3})
+    follower.poll()
+    assert recorder.events() == [(kind, 1) for kind in ROUND_KINDS]
+
+
+def test_data_that_cannot_be_had_before_the_deadline_makes_the_round_missed(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.open_round(window=1.5)
+    sandbox.add_faults({"route": "download", "kind": "http_503"})
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    assert recorder.events() == [("round_missed", 2)]
+    assert "data not synced" in str(recorder.payload("round_missed", 2)["reason"])
+    assert not list((tmp_path / "data").rglob("live_2.parquet"))
+
+
+def test_old_live_files_are_pruned_by_retention(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder, DataSettings(retention=2))
+    for _ in range(3):
+        follower.poll()
+        sandbox.open_round()
+    follower.poll()
+    assert sorted(p.name for p in (tmp_path / "data/v5.2").glob("live_*.parquet")) == [
+        "live_3.parquet",
+        "live_4.parquet",
+    ]
