@@ -1,0 +1,112 @@
+"""The bundled model handler on sandbox data: trains, scores, predicts valid submissions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from numeraud.sandbox import Sandbox
+from numeraud.sdk import HandlerContext, HandlerEvent, build_handler
+from numeraud.submission import validate_predictions
+from numeraud_handlers.data import DataError
+from numeraud_handlers.model import ModelError, ModelHandler
+
+FAST = {"estimator": "sklearn.linear_model:Ridge", "params": {"alpha": 10.0}, "feature_set": "medium", "era_step": 1}
+
+
+def files(sandbox: Sandbox, round_number: int = 1) -> dict[str, Any]:
+    root = sandbox.core.options.data_dir / "v5.2"
+    return {
+        "training_files": {
+            name: str(root / name)
+            for name in ("features.json", "train.parquet", "validation.parquet", "meta_model.parquet")
+        },
+        "live_files": {"live.parquet": str(root / f"live_{round_number}.parquet")},
+    }
+
+
+def make(tmp_path: Path, options: dict[str, Any] | None = None) -> ModelHandler:
+    handler = build_handler(
+        ModelHandler, HandlerContext(name="model-a", options=options or FAST, state_dir=tmp_path / "state")
+    )
+    assert isinstance(handler, ModelHandler)
+    return handler
+
+
+def deliver(handler: ModelHandler, kind: str, round_number: int, payload: dict[str, Any]) -> None:
+    handler.event = HandlerEvent(
+        seq=1, event_id="e", kind=kind, round=round_number, attempt=1, created="now", payload=payload
+    )
+    handler.dispatch(handler.event)
+
+
+def test_training_saves_the_model_and_positive_validation_scores(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path)
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    assert (tmp_path / "state/models/model_round_1.joblib").exists()
+    validation = handler.persistent_state["validation"]
+    assert validation["corr"]["mean"] > 0.01
+    assert validation["corr"]["eras"] > 0
+    assert set(validation["corr"]) == {"mean", "std", "sharpe", "max_drawdown", "eras"}
+    assert "mmc" in validation
+
+
+def test_predictions_are_valid_for_numerai_and_announced(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path)
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
+    (emitted,) = handler._emitted
+    assert emitted.kind == "predictions_ready"
+    assert emitted.payload["model"] == "model-a"
+    frame = pd.read_csv(emitted.payload["path"])
+    assert list(frame.columns) == ["id", "prediction"]
+    validate_predictions(small_sandbox.core.live_ids(1), frame)
+
+
+def test_a_missing_model_is_retrained_from_the_synced_files(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path)
+    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
+    assert handler._emitted[0].kind == "predictions_ready"
+
+
+def test_a_corrupt_model_file_is_retrained(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path)
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    (tmp_path / "state/models/model_round_1.joblib").write_bytes(b"not a model")
+    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
+    assert handler._emitted[0].kind == "predictions_ready"
+
+
+def test_unknown_feature_set_names_the_available_ones(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path, {**FAST, "feature_set": "huge"})
+    with pytest.raises(DataError, match=r"feature set 'huge' is not in .*available: .*medium"):
+        deliver(handler, "new_training_data", 1, files(small_sandbox))
+
+
+@pytest.mark.parametrize(
+    ("estimator", "message"),
+    [("nowhere.module:Model", "cannot import"), ("sklearn.linear_model:Nope", "has no class"), ("Ridge", "expected")],
+)
+def test_a_bad_estimator_path_fails_at_start(tmp_path: Path, estimator: str, message: str) -> None:
+    handler = make(tmp_path, {**FAST, "estimator": estimator})
+    with pytest.raises(ModelError, match=message):
+        handler.on_start()
+
+
+def test_bad_params_are_reported(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path, {**FAST, "params": {"colour": "red"}})
+    with pytest.raises(ModelError, match="params"):
+        deliver(handler, "new_training_data", 1, files(small_sandbox))
+
+
+def test_a_live_file_without_some_features_is_refused(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path)
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    live = pd.read_parquet(files(small_sandbox)["live_files"]["live.parquet"])
+    broken = tmp_path / "live_broken.parquet"
+    live.drop(columns=handler.persistent_state["features"][:3]).to_parquet(broken)
+    with pytest.raises(ModelError, match="lacks 3 column"):
+        deliver(handler, "new_tournament_data", 1, {"live_files": {"live.parquet": str(broken)}})
