@@ -1,8 +1,10 @@
 """Loading Numerai parquet files for a model, memory-efficiently.
 
-Only the columns asked for are read, features stay int8 (a quarter of float32's size), eras can
-be subsampled while reading (the rows of skipped eras never reach memory), and Arrow's buffers
-are released while the pandas frame is built, so the peak stays near the size of the frame itself.
+Only the columns asked for are read; the int8 feature columns go straight, a few at a time, into
+one preallocated int8 matrix that becomes the frame's single feature block (no second copy, no
+consolidation); eras can be subsampled and a ``data_type`` chosen while reading, so the rows of
+skipped eras never reach memory. The peak stays near the size of the frame itself, where
+``pandas.read_parquet`` holds the whole Arrow table and its pandas copy at once.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+#: Feature columns decoded at a time; bounds the transient memory above the final frame.
+COLUMNS_PER_READ = 32
 
 
 class DataError(ValueError):
@@ -33,18 +39,32 @@ def feature_set(features_json: Path, name: str) -> list[str]:
     return list(sets[name])
 
 
-def columns_of(path: Path) -> list[str]:
-    """The column names of a parquet file (its schema only)."""
+def _open(path: Path) -> pq.ParquetFile:
     try:
-        return list(pq.read_schema(path).names)
+        return pq.ParquetFile(path)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
 
 
-def eras_of(path: Path) -> list[str]:
-    """The distinct eras of a parquet file, sorted (reads only the ``era`` column)."""
-    table = pq.read_table(path, columns=["era"])
-    return sorted(str(era) for era in pc.unique(table.column("era")).to_pylist())
+def columns_of(path: Path) -> list[str]:
+    """The column names of a parquet file (its schema only)."""
+    return list(_open(path).schema_arrow.names)
+
+
+def _row_mask(parquet: pq.ParquetFile, era_step: int, data_type: str | None) -> np.ndarray[Any, Any] | None:
+    names = parquet.schema_arrow.names
+    wanted = [c for c in ("era", "data_type") if c in names and (c != "data_type" or data_type is not None)]
+    if (era_step <= 1 and data_type is None) or not wanted:
+        return None
+    table = parquet.read(columns=wanted)
+    mask = np.ones(table.num_rows, dtype=bool)
+    if era_step > 1 and "era" in wanted:
+        eras = table.column("era")
+        keep = sorted(str(e) for e in pc.unique(eras).to_pylist())[::era_step]
+        mask &= pc.is_in(eras, value_set=pa.array(keep, type=eras.type)).to_numpy(zero_copy_only=False)
+    if data_type is not None and "data_type" in wanted:
+        mask &= pc.equal(table.column("data_type"), data_type).to_numpy(zero_copy_only=False)
+    return mask
 
 
 def load(
@@ -58,24 +78,39 @@ def load(
 
     Raises :class:`DataError` naming the columns the file lacks.
     """
-    available = set(columns_of(path))
-    missing = [c for c in columns if c not in available]
+    parquet = _open(path)
+    schema = parquet.schema_arrow
+    missing = [c for c in columns if c not in schema.names]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise DataError(f"{path} lacks {len(missing)} column(s) the model needs: {shown}")
     wanted = list(dict.fromkeys(columns))
-    condition = None
-    if era_step > 1:
-        keep = eras_of(path)[::era_step]
-        condition = pc.field("era").isin(keep)
-    if data_type is not None and "data_type" in available:
-        by_type = pc.field("data_type") == data_type
-        condition = by_type if condition is None else condition & by_type
-    index = "id" if "id" in available else None
-    read = [*wanted, index] if index and index not in wanted else wanted
-    table = ds.dataset(path, format="parquet").to_table(columns=read, filter=condition)
-    frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True)
-    del table
-    if index and index in frame.columns:
-        frame = frame.set_index(index)
-    return frame
+    int8 = [c for c in wanted if schema.field(c).type == pa.int8()]
+    others = [c for c in wanted if c not in int8]
+    index = "id" if "id" in schema.names and "id" not in wanted else None
+    mask = _row_mask(parquet, era_step, data_type)
+    rows = parquet.metadata.num_rows if mask is None else int(mask.sum())
+    matrix = np.empty((rows, len(int8)), dtype=np.int8, order="F")
+    # A few columns at a time: the reader's per-column buffers and the decoded (int32) dictionary
+    # indices then stay small, whatever the row-group layout of the file.
+    for first in range(0, len(int8), COLUMNS_PER_READ):
+        group = int8[first : first + COLUMNS_PER_READ]
+        table = parquet.read(columns=group)
+        for offset, name in enumerate(group):
+            values = table.column(name).to_numpy()
+            matrix[:, first + offset] = values if mask is None else values[mask]
+        del table
+    extra = [*others, *([index] if index else [])]
+    pieces: dict[str, np.ndarray[Any, Any]] = {}
+    if extra:
+        table = parquet.read(columns=extra)
+        for name in extra:
+            values = table.column(name).to_numpy(zero_copy_only=False)
+            pieces[name] = values if mask is None else values[mask]
+        del table
+    frame = pd.DataFrame(matrix, columns=int8, copy=False)
+    for name in others:
+        frame[name] = pieces[name]
+    if index:
+        frame.index = pd.Index(pieces[index], name=index)
+    return frame[wanted] if list(frame.columns) != wanted else frame
