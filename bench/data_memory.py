@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from numeraud.sandbox.datagen import DatasetGenerator
+
 CHILD = r"""
 import json, os, sys, threading, time
 from pathlib import Path
@@ -69,8 +71,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from numeraud.sandbox.datagen import DatasetGenerator
-
     with tempfile.TemporaryDirectory() as scratch:
         generator = DatasetGenerator(Path(scratch), "full", 0, train_rows=args.train_rows)
         generator.ensure_version("v5.2")
