@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -160,6 +161,53 @@ class NumeraiClient(numerapi.NumerAPI):
         if "data" not in result:
             raise NumeraiUnavailable("Numerai answered without data")
         return result
+
+
+    def upload_predictions(
+        self,
+        file_path: str = "predictions.csv",
+        model_id: str | None = None,
+        df: Any = None,
+        data_datestamp: int | None = None,
+        timeout: float | tuple[float, float] | None = (10.0, 600.0),
+    ) -> str:
+        """numerapi's three-step upload (auth, PUT, create), with the PUT's answer checked.
+
+        numerapi never looks at the PUT's status, so a failed transfer surfaces later as a
+        confusing ``create_submission`` error; here it is :class:`NumeraiUnavailable` at once.
+        """
+        data = df.to_csv(index=False).encode() if df is not None else Path(file_path).read_bytes()
+        if not model_id:
+            raise NumeraiRejected("a model id is required to upload predictions")
+        auth = self._upload_auth("submission_upload_auth", file_path, self.tournament_id, model_id)
+        headers = {"x_compute_id": os.environ["NUMERAI_COMPUTE_ID"]} if os.environ.get("NUMERAI_COMPUTE_ID") else {}
+        try:
+            response = self.session.put(auth["url"], data=data, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            raise NumeraiUnavailable(f"the upload did not go through: {type(exc).__name__}") from exc
+        if response.status_code >= 300:
+            raise NumeraiUnavailable(
+                f"the upload URL answered HTTP {response.status_code}",
+                retry_after=_retry_after(response),
+                status=response.status_code,
+            )
+        variables = {
+            "filename": auth["filename"],
+            "tournament": self.tournament_id,
+            "modelId": model_id,
+            "triggerId": os.environ.get("TRIGGER_ID"),
+            "dataDatestamp": data_datestamp,
+        }
+        created = self.raw_query(CREATE_SUBMISSION, variables, authorization=True)
+        return str(created["data"]["create_submission"]["id"])
+
+
+CREATE_SUBMISSION = """
+mutation ($filename: String!, $tournament: Int!, $modelId: String, $triggerId: String, $dataDatestamp: Int) {
+  create_submission(filename: $filename, tournament: $tournament, modelId: $modelId, triggerId: $triggerId,
+                    source: "numerapi", dataDatestamp: $dataDatestamp) { id }
+}
+"""
 
 
 def make_client(
