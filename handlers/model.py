@@ -175,4 +175,12 @@ class ModelHandler(EventHandler):
         path = self._dir() / "predictions" / f"{self.model_name}_round_{round_number}.csv"
         _atomic_write(path, lambda temp: predictions.rename_axis("id").to_csv(temp, header=True))
         self.log.info("predictions_written", rows=len(predictions), path=str(path))
-        self.emit("predictions_ready", round=round_number, model=self.model_name, path=str(path), rows=len(predictions))
+        self.emit(
+            "predictions_ready",
+            round=round_number,
+            model=self.model_name,
+            path=str(path),
+            rows=len(predictions),
+            live_path=files["live.parquet"],
+            deadline=self.event.get("deadline") if self.event is not None else None,
+        )
