@@ -31,6 +31,9 @@ setup(
         "sdnotify>=0.3.2",
         "structlog>=24.1",
         "requests>=2.31",
+        "joblib>=1.3",
+        "apprise>=1.9",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "test": [

@@ -1,0 +1,122 @@
+"""The bundled notifier delivers through Apprise to a local JSON endpoint, rate-limited."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from numeraud.sdk import HandlerContext, HandlerEvent, build_handler
+from numeraud_handlers.notifier import NotifierHandler
+from tests.helpers import wait_for
+
+
+class Endpoint(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def endpoint() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    Endpoint.received = []
+    server = HTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"json://127.0.0.1:{server.server_address[1]}/hook-with-token-s3cr3t", Endpoint.received
+    server.shutdown()
+    server.server_close()
+
+
+def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, **options: Any) -> NotifierHandler:
+    monkeypatch.setenv("NUMERAUD_NOTIFY_URLS", url)
+    handler = build_handler(NotifierHandler, HandlerContext(name="notifier", options=options, state_dir=tmp_path))
+    assert isinstance(handler, NotifierHandler)
+    handler.on_start()
+    return handler
+
+
+def event(kind: str, round_number: int = 5, **payload: Any) -> HandlerEvent:
+    return HandlerEvent(seq=1, event_id="x", kind=kind, round=round_number, attempt=1, created="", payload=payload)
+
+
+def deliver(handler: NotifierHandler, item: HandlerEvent) -> None:
+    handler.event = item
+    handler.dispatch(item)
+
+
+def test_a_failed_upload_is_notified_with_model_and_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = endpoint
+    handler = make(tmp_path, monkeypatch, url)
+    deliver(handler, event("submission_failed", model="my_model", reason="invalid_submission_values: NaN"))
+    wait_for(lambda: len(received) == 1)
+    assert received[0]["title"] == "numeraud: Upload failed"
+    assert "my_model" in received[0]["message"]
+    assert "invalid_submission_values" in received[0]["message"]
+
+
+def test_repeated_alerts_are_rate_limited_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = endpoint
+    handler = make(tmp_path, monkeypatch, url, min_interval=600)
+    now = [1000.0]
+    handler.clock = lambda: now[0]
+    for _ in range(3):
+        deliver(handler, event("submission_missed", model="m", reason="deadline passed"))
+    wait_for(lambda: len(received) == 1)
+    now[0] += 601
+    deliver(handler, event("submission_missed", model="m", reason="deadline passed"))
+    wait_for(lambda: len(received) == 2)
+    assert "2 similar alert(s) suppressed" in received[1]["message"]
+
+
+def test_round_summary_lists_uploads_and_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = endpoint
+    handler = make(tmp_path, monkeypatch, url, min_interval=0)
+    deliver(handler, event("submission_uploaded", model="a"))
+    deliver(handler, event("submission_uploaded", model="b"))
+    deliver(handler, event("submission_failed", model="c", reason="x"))
+    deliver(handler, event("round_closed"))
+    wait_for(lambda: len(received) == 2)
+    summary = received[1]
+    assert summary["title"] == "numeraud: round 5 summary"
+    assert "2 submission(s) uploaded: a, b" in summary["message"]
+    assert "c (failed)" in summary["message"]
+
+
+def test_no_urls_fails_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NUMERAUD_NOTIFY_URLS", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    handler = build_handler(NotifierHandler, HandlerContext(name="notifier", state_dir=tmp_path))
+    with pytest.raises(ValueError, match="NUMERAUD_NOTIFY_URLS"):
+        handler.on_start()
+
+
+def test_the_url_with_its_token_is_never_logged(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: tuple[str, list[dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, received = endpoint
+    handler = make(tmp_path, monkeypatch, url)
+    deliver(handler, event("round_missed", reason="closed while down"))
+    wait_for(lambda: len(received) == 1)
+    captured = capsys.readouterr()
+    assert "s3cr3t" not in captured.out + captured.err
