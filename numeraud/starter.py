@@ -1,0 +1,118 @@
+"""The commented starter configuration that ``numeraud init`` writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from numeraud import __version__
+
+
+@dataclass(frozen=True)
+class StarterOptions:
+    """What varies between starter configs."""
+
+    models: tuple[str, ...]
+    api_url: str
+    state_dir: Path
+    runtime_dir: Path
+    key_files: tuple[Path, Path] | None = None
+    sandbox: bool = False
+
+
+def handler_name(model: str) -> str:
+    """The handler name for a Numerai model: ``model-<name>`` (letters, digits, ``-``, ``_``, ``.``)."""
+    return "model-" + re.sub(r"[^A-Za-z0-9_.-]", "-", model)[:57]
+
+
+def _toml(value: object) -> str:
+    return json.dumps(str(value) if isinstance(value, Path) else value)
+
+
+def render(options: StarterOptions) -> str:
+    """The starter configuration as TOML text, with comments."""
+    feature_sets = ["medium", "small", "all"]
+    lines = [
+        f"# numeraud configuration, written by `numeraud init` (numeraud {__version__}) on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "# Check it with `numeraud check --config THIS_FILE`. Secrets never go in this file.",
+        "",
+        "[numerai]",
+        "# Numerai's API; a `numeraud sandbox` URL for a dry run.",
+        f"api_url = {_toml(options.api_url)}",
+        "tournament = 8",
+        "",
+        "[paths]",
+        f"state_dir = {_toml(options.state_dir)}      # event log, handler state, models",
+        f"runtime_dir = {_toml(options.runtime_dir)}  # the bus and control sockets (mode 0750)",
+        f"data_dir = {_toml(options.state_dir / 'data')}  # synced dataset files",
+        "",
+        "[data]",
+        '# "latest" follows Numerai to each new dataset version (and retrains); or pin one, e.g. "v5.2".',
+        'version = "latest"',
+        'training_files = ["features.json", "train.parquet", "validation.parquet", "meta_model.parquet"]',
+        'live_files = ["live.parquet"]',
+        "retention = 10             # rounds of live files kept on disk",
+        "validation_updates = false # true: Numerai's weekly validation update also retrains",
+        "",
+        "[poll]",
+        "idle_interval = 60   # seconds between polls while no round is due",
+        "fast_interval = 2    # seconds between polls around an expected round open",
+        "",
+    ]
+    for index, model in enumerate(options.models):
+        name = handler_name(model)
+        params = (
+            "{ max_iter = 60, learning_rate = 0.1, max_leaf_nodes = 15, random_state = 0 }"
+            if options.sandbox
+            else "{ max_iter = 300, learning_rate = 0.05, max_leaf_nodes = 31, min_samples_leaf = 200 }"
+        )
+        lines += [
+            f"# Trains and predicts for the Numerai model {model!r}; its own process, memory and unit.",
+            f"[handlers.{name}]",
+            'class = "numeraud_handlers.model:ModelHandler"',
+            "timeout = 21600       # seconds a callback may run before the process is replaced",
+            "max_attempts = 3",
+            f'options = {{ model = {_toml(model)}, feature_set = "{feature_sets[index % len(feature_sets)]}", '
+            f'era_step = {1 if options.sandbox else 4}, estimator = "sklearn.ensemble:HistGradientBoostingRegressor", '
+            f"params = {params} }}",
+            "",
+        ]
+    mapping = ", ".join(f"{_toml(model)} = {_toml(model)}" for model in options.models)
+    uploader_options = [f"models = {{ {mapping} }}"]
+    if options.key_files is not None:
+        uploader_options += [
+            f"public_id_file = {_toml(options.key_files[0])}",
+            f"secret_key_file = {_toml(options.key_files[1])}",
+        ]
+    after = ", ".join(_toml(handler_name(m)) for m in options.models)
+    lines += [
+        "# Validates and uploads every model's predictions, once per round, and confirms them.",
+        "# Keys: NUMERAI_PUBLIC_ID / NUMERAI_SECRET_KEY, or systemd credentials (see systemd/README.md).",
+        "[handlers.uploader]",
+        'class = "numeraud_handlers.uploader:UploaderHandler"',
+        f"after = [{after}]",
+        f"options = {{ {', '.join(uploader_options)} }}",
+        "",
+        "# Collects each model's round scores once rounds resolve; `numeraudctl scores` shows them.",
+        "[handlers.scores]",
+        'class = "numeraud_handlers.scores:ScoresHandler"',
+        f"options = {{ models = [{', '.join(_toml(m) for m in options.models)}]"
+        + (
+            f", public_id_file = {_toml(options.key_files[0])}, secret_key_file = {_toml(options.key_files[1])}"
+            if options.key_files
+            else ""
+        )
+        + " }",
+        "",
+        "# Alerts and per-round summaries through Apprise (Slack, Discord, Telegram, e-mail, ...).",
+        "# Enable it after setting NUMERAUD_NOTIFY_URLS (or the systemd credential notify_urls).",
+        "# [handlers.notifier]",
+        '# class = "numeraud_handlers.notifier:NotifierHandler"',
+        "# options = { min_interval = 600 }",
+        "",
+    ]
+    return "\n".join(lines)
