@@ -7,8 +7,9 @@ goes out as a :class:`Publication` that the supervisor's loop commits in one tra
 
 Per round, in numerauto's order, and only once the files are complete and verified on disk:
 ``round_begin``, ``new_training_data`` (first run, a new dataset version, or, if configured, a
-validation update), ``new_tournament_data``, ``cleanup``. A round that opened and closed while
-numeraud was away is published as ``round_missed``.
+validation update), ``new_tournament_data``, ``cleanup``; later ``round_closed`` once its
+submission deadline has passed. A round that opened and closed while numeraud was away is
+published as ``round_missed``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ STATE_PROCESSED = "last_round_processed"
 STATE_TRAINED = "last_round_trained"
 STATE_VERSION = "dataset_version"
 STATE_PREVIOUS_OPEN = "previous_round_open"
+STATE_PUBLISHED = "last_round_published"
+STATE_CLOSED = "last_round_closed"
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,10 @@ class TournamentFollower:
         self.failures = 0
         self.last_error = None
         now = self.now()
-        if current is not None and (self.latest is None or current.number != self.latest.number):
-            if self.latest is not None:
+        if current is not None:
+            if self.latest is not None and current.number != self.latest.number:
                 self.state[STATE_PREVIOUS_OPEN] = self.latest.open_time.isoformat()
-            self.latest = current
+            self.latest = current  # always the newest observation: Numerai moves its times
         processed = self.state.get(STATE_PROCESSED)
         decision = decide(int(processed) if processed else None, current, now)
         if decision.action is Action.PROCESS and decision.round is not None:
@@ -152,9 +155,32 @@ class TournamentFollower:
         elif decision.action is Action.BASELINE and decision.round is not None:
             self.log.info("round_baseline", round=decision.round.number, reason="closed when first seen")
             self._commit(Publication(state={STATE_PROCESSED: str(decision.round.number)}))
+        self._close_if_due(self.now())
         previous = self.state.get(STATE_PREVIOUS_OPEN)
         self.activity = "waiting for the next round"
-        return self.policy.next_delay(self.latest, datetime.fromisoformat(previous) if previous else None, self.now())
+        delay = self.policy.next_delay(self.latest, datetime.fromisoformat(previous) if previous else None, self.now())
+        pending = self._pending_close()
+        if pending is not None:
+            delay = min(delay, max(0.05, (pending.deadline - self.now()).total_seconds() + 0.05))
+        return delay
+
+    def _pending_close(self) -> RoundInfo | None:
+        """The published round whose deadline has not been announced as passed yet."""
+        latest = self.latest
+        if latest is None or self.state.get(STATE_PUBLISHED) != str(latest.number):
+            return None
+        return None if self.state.get(STATE_CLOSED) == str(latest.number) else latest
+
+    def _close_if_due(self, now: datetime) -> None:
+        pending = self._pending_close()
+        if pending is not None and now >= pending.deadline:
+            self.log.info("round_closed", round=pending.number)
+            self._commit(
+                Publication(
+                    events=[("round_closed", pending.number, _round_payload(pending))],
+                    state={STATE_CLOSED: str(pending.number)},
+                )
+            )
 
     def _commit(self, publication: Publication) -> None:
         self.publish(publication)
@@ -219,7 +245,7 @@ class TournamentFollower:
             },
         }
         events = [("round_begin", info.number, payload)]
-        state = {STATE_PROCESSED: str(info.number)}
+        state = {STATE_PROCESSED: str(info.number), STATE_PUBLISHED: str(info.number)}
         if new_training:
             events.append(("new_training_data", info.number, payload))
             state |= {STATE_TRAINED: str(info.number), STATE_VERSION: version}

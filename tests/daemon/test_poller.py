@@ -192,3 +192,21 @@ def test_old_live_files_are_pruned_by_retention(sandbox: Sandbox, tmp_path: Path
         "live_3.parquet",
         "live_4.parquet",
     ]
+
+
+def test_round_closed_is_published_once_the_deadline_passes(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    follower.poll()
+    assert ("round_closed", 1) not in recorder.events()
+    sandbox.close_round()
+    follower.poll()
+    follower.poll()
+    assert recorder.events()[4:] == [("round_closed", 1)]
+
+
+def test_the_poll_after_processing_wakes_up_at_the_deadline(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.open_round(window=3.0)
+    follower = make_follower(sandbox, tmp_path, Recorder())
+    assert follower.poll() <= 3.1

@@ -1,0 +1,132 @@
+"""The supervisor's side of the tournament follower: its thread, its queue, its health.
+
+The follower (:mod:`numeraud.poller`) runs in a thread and hands each :class:`Publication` to a
+queue; :meth:`FollowerService.drain`, called from the supervisor's loop, commits each one to the
+store in one transaction (events, tournament state, dataset files) — the store never leaves the
+loop's thread. The service is healthy while the follower keeps polling: a follower stuck longer
+than its slowest possible poll makes the supervisor stop feeding the systemd watchdog.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from numeraud.datasync import DatasetSync, KnownFile, Progress
+from numeraud.logs import get_logger
+from numeraud.numerai import NumeraiClient
+from numeraud.poller import DataSettings, Publication, TournamentFollower
+from numeraud.store import DatasetFile, Store
+from numeraud.tournament import PollPolicy
+
+
+class FollowerService:
+    """Runs a :class:`TournamentFollower` for the supervisor (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        api_url: str,
+        data_dir: Any,
+        settings: DataSettings,
+        policy: PollPolicy,
+        stall_after: float,
+        on_commit: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.log = get_logger("follower")
+        self.queue: queue.Queue[Publication] = queue.Queue()
+        self.progress: Progress | None = None
+        client = NumeraiClient(api_url)
+        sync = DatasetSync(client, data_dir, progress=self._on_progress)
+        known = {f"{f.version}/{f.name}": KnownFile(f.size, f.sha256, f.etag) for f in store.dataset_files()}
+        self.follower = TournamentFollower(
+            client, sync, settings, policy, publish=self.queue.put, state=store.tournament_state(), known_files=known
+        )
+        self.stall_after = stall_after
+        self.on_commit = on_commit
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="follower", daemon=True)
+        self._last_alive = time.monotonic()
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.progress = progress
+        self._last_alive = time.monotonic()
+        self.log.info(
+            "download_progress",
+            file=progress.name,
+            done=progress.done,
+            total=progress.total,
+            rate_mb_s=round(progress.rate / 1e6, 2),
+        )
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            self._last_alive = time.monotonic()
+            try:
+                delay = self.follower.poll()
+            except Exception as exc:  # a bug must not end the thread: log, wait, poll again
+                self.log.exception("poll_crashed", error=str(exc))
+                delay = self.follower.policy.idle_interval
+            self._last_alive = time.monotonic()
+            self.follower.wake.wait(delay)
+            self.follower.wake.clear()
+
+    def start(self) -> None:
+        """Start polling in the background."""
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (the thread finishes its current step)."""
+        self.stop_event.set()
+        self.follower.wake.set()
+        self.thread.join(timeout=5)
+
+    def poll_now(self) -> None:
+        """Poll at once (``numeraudctl poll-now``, the webhook)."""
+        self.follower.wake.set()
+
+    def healthy(self) -> bool:
+        """False when the follower has made no progress for longer than ``stall_after`` seconds."""
+        return not self.thread.is_alive() or time.monotonic() - self._last_alive < self.stall_after
+
+    def drain(self, _now: float = 0.0) -> None:
+        """Commit every queued publication (the supervisor loop's timer callback)."""
+        while True:
+            try:
+                publication = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            files = [
+                DatasetFile(
+                    version=name.split("/", 1)[0],
+                    name=name.split("/", 1)[1],
+                    size=synced.size,
+                    sha256=synced.sha256,
+                    etag=synced.etag,
+                    synced_at=datetime.now(UTC).isoformat(),
+                )
+                for name, synced in publication.files
+            ]
+            seqs = self.store.publish(publication.events, publication.state, files)
+            for kind, number, _payload in publication.events:
+                self.log.info("event_published", kind=kind, round=number)
+            if self.on_commit is not None:
+                self.on_commit(seqs)
+
+    def status(self) -> dict[str, Any]:
+        """For ``numeraudctl status``: the follower's activity and any download in progress."""
+        status = self.follower.status()
+        if self.progress is not None and self.progress.done < self.progress.total:
+            status["download"] = {
+                "file": self.progress.name,
+                "done": self.progress.done,
+                "total": self.progress.total,
+                "rate_mb_s": round(self.progress.rate / 1e6, 2),
+            }
+        return status
