@@ -16,10 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from numeraud.config import DataConfig
 from numeraud.datasync import DatasetSync, KnownFile, Progress
 from numeraud.logs import get_logger
 from numeraud.numerai import NumeraiClient
-from numeraud.poller import DataSettings, Publication, TournamentFollower
+from numeraud.poller import Publication, TournamentFollower
 from numeraud.store import DatasetFile, Store
 from numeraud.tournament import PollPolicy
 
@@ -33,7 +34,7 @@ class FollowerService:
         *,
         api_url: str,
         data_dir: Any,
-        settings: DataSettings,
+        settings: DataConfig,
         policy: PollPolicy,
         stall_after: float,
         on_commit: Callable[[list[int]], None] | None = None,
@@ -43,7 +44,7 @@ class FollowerService:
         self.queue: queue.Queue[Publication] = queue.Queue()
         self.progress: Progress | None = None
         client = NumeraiClient(api_url)
-        sync = DatasetSync(client, data_dir, progress=self._on_progress)
+        sync = DatasetSync(client, data_dir, progress=self._on_progress, reserve_bytes=settings.reserve_bytes)
         known = {f"{f.version}/{f.name}": KnownFile(f.size, f.sha256, f.etag) for f in store.dataset_files()}
         self.follower = TournamentFollower(
             client, sync, settings, policy, publish=self.queue.put, state=store.tournament_state(), known_files=known

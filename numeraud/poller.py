@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from numeraud.config import DataConfig
 from numeraud.datasync import DatasetSync, DiskFull, KnownFile, SyncedFile
 from numeraud.logs import get_logger
 from numeraud.numerai import NumeraiClient, NumeraiError, NumeraiRejected
@@ -38,17 +39,6 @@ STATE_VERSION = "dataset_version"
 STATE_PREVIOUS_OPEN = "previous_round_open"
 STATE_PUBLISHED = "last_round_published"
 STATE_CLOSED = "last_round_closed"
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    """``[data]``: which dataset version and files to keep in sync, and for how long."""
-
-    version: str = "latest"
-    training_files: tuple[str, ...] = ("features.json", "train.parquet", "validation.parquet")
-    live_files: tuple[str, ...] = ("live.parquet",)
-    retention: int = 10
-    validation_updates: bool = False
 
 
 @dataclass
@@ -86,7 +76,7 @@ class TournamentFollower:
         self,
         client: NumeraiClient,
         sync: DatasetSync,
-        settings: DataSettings,
+        settings: DataConfig,
         policy: PollPolicy,
         *,
         publish: Callable[[Publication], None],
@@ -338,4 +328,3 @@ def _round_payload(info: RoundInfo) -> dict[str, Any]:
         "close_time": info.close_time.isoformat() if info.close_time else None,
         "deadline": info.deadline.isoformat(),
     }
-

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from numeraud.config import DataConfig
 from numeraud.datasync import DatasetSync
 from numeraud.numerai import NumeraiClient
-from numeraud.poller import DataSettings, Publication, TournamentFollower
+from numeraud.poller import Publication, TournamentFollower
 from numeraud.retry import Backoff
 from numeraud.sandbox import Sandbox
 from numeraud.tournament import PollPolicy
@@ -38,14 +39,14 @@ class Recorder:
 
 
 def make_follower(
-    sandbox: Sandbox, tmp_path: Path, recorder: Recorder, settings: DataSettings | None = None, **state: str
+    sandbox: Sandbox, tmp_path: Path, recorder: Recorder, settings: DataConfig | None = None, **state: str
 ) -> TournamentFollower:
     client = NumeraiClient(sandbox.url, timeout=(2.0, 2.0))
     sync = DatasetSync(client, tmp_path / "data", timeout=(2.0, 1.0), reserve_bytes=0)
     return TournamentFollower(
         client,
         sync,
-        settings or DataSettings(),
+        settings or DataConfig(),
         PollPolicy(idle_interval=5, fast_interval=0.5),
         publish=recorder,
         state=state,
@@ -105,7 +106,7 @@ def test_a_new_dataset_version_gives_exactly_one_new_training_data(sandbox: Sand
 
 def test_a_pinned_version_ignores_newer_releases(sandbox: Sandbox, tmp_path: Path) -> None:
     recorder = Recorder()
-    follower = make_follower(sandbox, tmp_path, recorder, DataSettings(version="v5.2"))
+    follower = make_follower(sandbox, tmp_path, recorder, DataConfig(version="v5.2"))
     follower.poll()
     sandbox.release_dataset("v5.3")
     sandbox.open_round()
@@ -115,7 +116,7 @@ def test_a_pinned_version_ignores_newer_releases(sandbox: Sandbox, tmp_path: Pat
 
 def test_validation_updates_count_as_training_data_when_configured(sandbox: Sandbox, tmp_path: Path) -> None:
     recorder = Recorder()
-    follower = make_follower(sandbox, tmp_path, recorder, DataSettings(validation_updates=True))
+    follower = make_follower(sandbox, tmp_path, recorder, DataConfig(validation_updates=True))
     follower.poll()
     sandbox.validation_update()
     sandbox.open_round()
@@ -183,7 +184,7 @@ def test_data_that_cannot_be_had_before_the_deadline_makes_the_round_missed(sand
 
 def test_old_live_files_are_pruned_by_retention(sandbox: Sandbox, tmp_path: Path) -> None:
     recorder = Recorder()
-    follower = make_follower(sandbox, tmp_path, recorder, DataSettings(retention=2))
+    follower = make_follower(sandbox, tmp_path, recorder, DataConfig(retention=2))
     for _ in range(3):
         follower.poll()
         sandbox.open_round()
