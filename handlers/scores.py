@@ -72,7 +72,7 @@ class ScoresHandler(EventHandler):
     def on_start(self) -> None:
         """Build the client (keys optional)."""
         keys = load_keys(self.options)
-        api_url = str(self.options.get("api_url") or getattr(self._context, "api_url", None) or NUMERAI_API_URL)
+        api_url = str(self.options.get("api_url") or self.numerai_api_url or NUMERAI_API_URL)
         self.client = NumeraiClient(api_url, keys.public_id if keys else None, keys.secret_key if keys else None)
 
     def _model_ids(self) -> dict[str, str]:

@@ -65,7 +65,7 @@ class UploaderHandler(EventHandler):
                 "no Numerai keys: set NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY, systemd credentials "
                 "numerai_public_id/numerai_secret_key, or the options public_id_file/secret_key_file"
             )
-        api_url = str(self.options.get("api_url") or getattr(self._context, "api_url", None) or NUMERAI_API_URL)
+        api_url = str(self.options.get("api_url") or self.numerai_api_url or NUMERAI_API_URL)
         self.client = NumeraiClient(api_url, keys.public_id, keys.secret_key)
         self.backoff = Backoff(float(self.options.get("retry_base", 2.0)), float(self.options.get("retry_cap", 60.0)))
         state_dir = self.state_dir or Path(".")

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from numeraud.logs import SECRET_KEYS
 from numeraud.protocol import NAME_RE
 
 DEFAULT_PATH: Final = Path("/etc/numeraud/numeraud.toml")
@@ -357,6 +358,12 @@ def _parse_handler(t: _Table, name: str, paths: PathsConfig) -> HandlerConfig:
     options = t.raw("options", {})
     if not isinstance(options, Mapping):
         raise t.error("options", "must be a table")
+    for key in options:
+        if str(key).lower() in SECRET_KEYS:
+            raise t.error(
+                f"options.{key}",
+                "secrets never go in the TOML: use the environment, a file or systemd credentials",
+            )
     after = t.raw("after", [])
     if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
         raise t.error("after", "must be a list of handler names")

@@ -1,15 +1,16 @@
 """The supervisor's side of the tournament follower: its thread, its queue, its health.
 
 The follower (:mod:`numeraud.poller`) runs in a thread and hands each :class:`Publication` to a
-queue; :meth:`FollowerService.drain`, called from the supervisor's loop, commits each one to the
-store in one transaction (events, tournament state, dataset files) — the store never leaves the
-loop's thread. The service is healthy while the follower keeps polling: a follower stuck longer
-than its slowest possible poll makes the supervisor stop feeding the systemd watchdog.
+queue (a deque: appends and pops are atomic); :meth:`FollowerService.drain`, called from the
+supervisor's loop, commits each one to the store in one transaction (events, tournament state,
+dataset files): the store never leaves the loop's thread. The service is healthy while the follower
+keeps polling: a follower stuck longer than its slowest possible poll makes the supervisor stop
+feeding the systemd watchdog.
 """
 
 from __future__ import annotations
 
-import queue
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from numeraud.datasync import DatasetSync, KnownFile, Progress
 from numeraud.logs import get_logger
 from numeraud.numerai import NumeraiClient
 from numeraud.poller import Publication, TournamentFollower
-from numeraud.store import DatasetFile, Store
+from numeraud.store import DatasetFile, Store, StoreError
 from numeraud.tournament import PollPolicy
 
 
@@ -41,19 +42,27 @@ class FollowerService:
     ) -> None:
         self.store = store
         self.log = get_logger("follower")
-        self.queue: queue.Queue[Publication] = queue.Queue()
+        self.pending: collections.deque[Publication] = collections.deque()
         self.progress: Progress | None = None
         client = NumeraiClient(api_url)
         sync = DatasetSync(client, data_dir, progress=self._on_progress, reserve_bytes=settings.reserve_bytes)
         known = {f"{f.version}/{f.name}": KnownFile(f.size, f.sha256, f.etag) for f in store.dataset_files()}
         self.follower = TournamentFollower(
-            client, sync, settings, policy, publish=self.queue.put, state=store.tournament_state(), known_files=known
+            client,
+            sync,
+            settings,
+            policy,
+            publish=self.pending.append,
+            state=store.tournament_state(),
+            known_files=known,
         )
         self.stall_after = stall_after
         self.on_commit = on_commit
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="follower", daemon=True)
         self._last_alive = time.monotonic()
+        #: True while a poll (and its downloads) is under way.
+        self.busy = False
 
     def _on_progress(self, progress: Progress) -> None:
         self.progress = progress
@@ -69,12 +78,14 @@ class FollowerService:
     def _run(self) -> None:
         while not self.stop_event.is_set():
             self._last_alive = time.monotonic()
+            self.busy = True
             try:
                 delay = self.follower.poll()
             except Exception as exc:  # a bug must not end the thread: log, wait, poll again
                 self.log.exception("poll_crashed", error=str(exc))
                 delay = self.follower.policy.idle_interval
             self._last_alive = time.monotonic()
+            self.busy = False
             self.follower.wake.wait(delay)
             self.follower.wake.clear()
 
@@ -97,12 +108,13 @@ class FollowerService:
         return not self.thread.is_alive() or time.monotonic() - self._last_alive < self.stall_after
 
     def drain(self, _now: float = 0.0) -> None:
-        """Commit every queued publication (the supervisor loop's timer callback)."""
-        while True:
-            try:
-                publication = self.queue.get_nowait()
-            except queue.Empty:
-                return
+        """Commit every queued publication (the supervisor loop's timer callback).
+
+        A publication that cannot be committed (disk full) stays first in the queue and is tried
+        again at the next call; nothing behind it overtakes it.
+        """
+        while self.pending:
+            publication = self.pending[0]
             files = [
                 DatasetFile(
                     version=name.split("/", 1)[0],
@@ -114,7 +126,12 @@ class FollowerService:
                 )
                 for name, synced in publication.files
             ]
-            seqs = self.store.publish(publication.events, publication.state, files)
+            try:
+                seqs = self.store.publish(publication.events, publication.state, files)
+            except StoreError as exc:
+                self.log.error("publish_failed", error=str(exc), waiting=len(self.pending))
+                return
+            self.pending.popleft()
             for kind, number, _payload in publication.events:
                 self.log.info("event_published", kind=kind, round=number)
             if self.on_commit is not None:

@@ -39,6 +39,7 @@ STATE_VERSION = "dataset_version"
 STATE_PREVIOUS_OPEN = "previous_round_open"
 STATE_PUBLISHED = "last_round_published"
 STATE_CLOSED = "last_round_closed"
+STATE_PUBLISHED_DEADLINE = "last_round_published_deadline"
 
 
 @dataclass
@@ -135,6 +136,7 @@ class TournamentFollower:
             if self.latest is not None and current.number != self.latest.number:
                 self.state[STATE_PREVIOUS_OPEN] = self.latest.open_time.isoformat()
             self.latest = current  # always the newest observation: Numerai moves its times
+        self._close_if_due(now)  # before a newer round's events, so round_closed keeps log order
         processed = self.state.get(STATE_PROCESSED)
         decision = decide(int(processed) if processed else None, current, now)
         if decision.action is Action.PROCESS and decision.round is not None:
@@ -151,24 +153,28 @@ class TournamentFollower:
         delay = self.policy.next_delay(self.latest, datetime.fromisoformat(previous) if previous else None, self.now())
         pending = self._pending_close()
         if pending is not None:
-            delay = min(delay, max(0.05, (pending.deadline - self.now()).total_seconds() + 0.05))
+            delay = min(delay, max(0.05, (pending[1] - self.now()).total_seconds() + 0.05))
         return delay
 
-    def _pending_close(self) -> RoundInfo | None:
+    def _pending_close(self) -> tuple[int, datetime] | None:
         """The published round whose deadline has not been announced as passed yet."""
-        latest = self.latest
-        if latest is None or self.state.get(STATE_PUBLISHED) != str(latest.number):
+        published, deadline = self.state.get(STATE_PUBLISHED), self.state.get(STATE_PUBLISHED_DEADLINE)
+        if not published or not deadline or self.state.get(STATE_CLOSED) == published:
             return None
-        return None if self.state.get(STATE_CLOSED) == str(latest.number) else latest
+        if self.latest is not None and self.latest.number == int(published):
+            return self.latest.number, self.latest.deadline  # Numerai may have moved the deadline
+        return int(published), datetime.fromisoformat(deadline)
 
     def _close_if_due(self, now: datetime) -> None:
         pending = self._pending_close()
-        if pending is not None and now >= pending.deadline:
-            self.log.info("round_closed", round=pending.number)
+        newer_round = self.latest is not None and pending is not None and self.latest.number > pending[0]
+        if pending is not None and (now >= pending[1] or newer_round):
+            number, deadline = pending
+            self.log.info("round_closed", round=number)
             self._commit(
                 Publication(
-                    events=[("round_closed", pending.number, _round_payload(pending))],
-                    state={STATE_CLOSED: str(pending.number)},
+                    events=[("round_closed", number, {"round": number, "deadline": deadline.isoformat()})],
+                    state={STATE_CLOSED: str(number)},
                 )
             )
 
@@ -235,7 +241,11 @@ class TournamentFollower:
             },
         }
         events = [("round_begin", info.number, payload)]
-        state = {STATE_PROCESSED: str(info.number), STATE_PUBLISHED: str(info.number)}
+        state = {
+            STATE_PROCESSED: str(info.number),
+            STATE_PUBLISHED: str(info.number),
+            STATE_PUBLISHED_DEADLINE: info.deadline.isoformat(),
+        }
         if new_training:
             events.append(("new_training_data", info.number, payload))
             state |= {STATE_TRAINED: str(info.number), STATE_VERSION: version}

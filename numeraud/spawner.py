@@ -27,6 +27,8 @@ from typing import Any
 from numeraud.logs import get_logger
 
 NO_RESTART = frozenset({10, 78})
+#: The supervisor's own systemd notification variables: never the children's.
+SYSTEMD_ONLY = frozenset({"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
 STABLE_AFTER = 60.0
 _PR_SET_PDEATHSIG = 1
 
@@ -89,7 +91,7 @@ class HandlerSpawner:
         return [sys.executable, "-m", "numeraud.handler_main", name, "--config", str(self.config_path)]
 
     def _start(self, child: Child, now: float) -> None:
-        env = dict(os.environ if self.env is None else self.env)
+        env = {k: v for k, v in (os.environ if self.env is None else self.env).items() if k not in SYSTEMD_ONLY}
         env[PARENT_ENV] = str(os.getpid())
         child.process = subprocess.Popen(self.command(child.name), env=env)
         child.started = now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from numeraud.commands import demo, sandbox
+from numeraud.commands import check, demo, init, run, sandbox
 
 
 class Command(Protocol):
@@ -15,4 +15,4 @@ class Command(Protocol):
         """Add the subcommand's parser and set its ``func``."""
 
 
-COMMANDS: list[Command] = [sandbox, demo]
+COMMANDS: list[Command] = [run, init, check, demo, sandbox]

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 from numeraud import logs
-from numeraud.demo import run_demo
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; exit 0 only if every step worked."""
+    from numeraud.demo import run_demo  # noqa: PLC0415 - keeps pandas out of other commands' start-up
+
     logs.configure(stream=sys.stderr, level="warning")
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)

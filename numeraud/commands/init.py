@@ -12,7 +12,6 @@ import os
 import sys
 from pathlib import Path
 
-from numeraud.numerai import NumeraiClient, NumeraiError
 from numeraud.starter import StarterOptions, render
 
 SANDBOX_KEYS = ("sandbox-public", "sandbox-secret")
@@ -52,6 +51,8 @@ def _models(args: argparse.Namespace, api_url: str) -> tuple[str, ...]:
     public, secret = (
         SANDBOX_KEYS if args.sandbox else (os.environ.get("NUMERAI_PUBLIC_ID"), os.environ.get("NUMERAI_SECRET_KEY"))
     )
+    from numeraud.numerai import NumeraiClient, NumeraiError  # noqa: PLC0415 - numerapi is slow to import
+
     if not (public and secret):
         raise SystemExit(
             "numeraud init: give --models, or set NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY to list your models"

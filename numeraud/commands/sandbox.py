@@ -14,11 +14,16 @@ import threading
 from datetime import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from numeraud import logs
-from numeraud.sandbox import Sandbox, SandboxOptions
-from numeraud.sandbox.core import AdminError
-from numeraud.sandbox.datagen import SIZES
+
+if TYPE_CHECKING:
+    from numeraud.sandbox import SandboxOptions
+
+#: The dataset sizes of :mod:`numeraud.sandbox.datagen` (not imported here: it pulls in pandas,
+#: and every ``numeraud`` command, ``run`` included, loads this module).
+SIZES = ("tiny", "small", "full")
 
 
 def _clock_time(text: str) -> time:
@@ -74,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def options_from_args(args: argparse.Namespace, data_dir: Path) -> SandboxOptions:
     """Translate parsed flags into :class:`SandboxOptions`."""
+    from numeraud.sandbox import SandboxOptions  # noqa: PLC0415 - see SIZES
+
     schedule = args.schedule or ("interval" if args.round_every else "manual")
     return SandboxOptions(
         data_dir=data_dir,
@@ -97,6 +104,9 @@ def options_from_args(args: argparse.Namespace, data_dir: Path) -> SandboxOption
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM."""
+    from numeraud.sandbox import Sandbox  # noqa: PLC0415 - see SIZES
+    from numeraud.sandbox.core import AdminError  # noqa: PLC0415
+
     logs.configure(stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="numeraud-sandbox-") as scratch:
         data_dir = args.data_dir or Path(scratch)

@@ -104,6 +104,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def _read_body(self, limit: int) -> bytes | None:
         """Read the request body, or answer 411/413 and return None."""
         length_text = self.headers.get("Content-Length")
+        if length_text is None and "Transfer-Encoding" not in self.headers:
+            return b""  # HTTP/1.1: no Content-Length and no Transfer-Encoding means no body
         if length_text is None or not length_text.isdigit():
             self._send_json(HTTPStatus.LENGTH_REQUIRED, {"errors": [{"message": "Content-Length required"}]})
             self.close_connection = True

@@ -211,3 +211,12 @@ def test_the_poll_after_processing_wakes_up_at_the_deadline(sandbox: Sandbox, tm
     sandbox.open_round(window=3.0)
     follower = make_follower(sandbox, tmp_path, Recorder())
     assert follower.poll() <= 3.1
+
+
+def test_round_closed_is_published_even_when_the_next_round_opened_in_between(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    sandbox.open_round()
+    follower.poll()
+    assert recorder.events()[4:6] == [("round_closed", 1), ("round_begin", 2)]

@@ -1,0 +1,392 @@
+"""The dispatcher: decoded bus frames in, session actions performed against the store and the bus.
+
+It owns the per-handler :class:`~numeraud.session.Session` objects and the peer → handler map,
+and performs their actions: commit before send (an ACK is committed before the next event goes
+out; an appended event is committed before any handler can see it). It never touches a socket:
+the supervisor passes a ``send(peer, frames) -> bool`` callable (``False`` = peer unreachable).
+
+When the store fails (disk full, I/O error) the dispatcher turns *degraded*: it stops delivering,
+says so in the log and in status, acknowledges nothing that was not committed, and probes the
+store until a write succeeds again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from numeraud import protocol
+from numeraud.config import Config
+from numeraud.failpoints import Failpoints
+from numeraud.session import (
+    Action,
+    Attach,
+    CommitAck,
+    Deliver,
+    Detach,
+    Policy,
+    Reject,
+    SaveCursor,
+    Send,
+    Session,
+    State,
+    Transition,
+    next_delivery,
+    waiting_on,
+)
+from numeraud.store import TOURNAMENT_KINDS, NewEvent, Store, StoredEvent, StoreError
+from numeraud.store import Ack as StoreAck
+
+SendFn = Callable[[bytes, list[bytes]], bool]
+
+#: Transitions of the busy/idle cycle happen on every event; they are logged at debug level.
+_ROUTINE: Final = {(State.READY, State.BUSY), (State.BUSY, State.READY)}
+#: Largest payload accepted by :meth:`Dispatcher.append_event` (the EVENT must fit in a message).
+MAX_PAYLOAD_BYTES: Final = protocol.MAX_MESSAGE_BYTES - 4096
+EVENT_CACHE: Final = 1024
+READ_AHEAD: Final = 64
+
+
+class Dispatcher:
+    """Delivery of the log to the configured handlers."""
+
+    def __init__(self, store: Store, config: Config, send: SendFn, log: Any, failpoints: Failpoints) -> None:
+        self.store = store
+        self.serial = config.bus.serial
+        self.after = {name: h.after for name, h in config.handlers.items()}
+        self._send_frames = send
+        self.log = log
+        self.failpoints = failpoints
+        self.store_error: StoreError | None = None
+        self.head = store.head_seq()
+        self.peers: dict[bytes, str] = {}
+        self.sessions: dict[str, Session] = {}
+        self._delivered_at: dict[str, float] = {}
+        self._pending: list[tuple[Session, CommitAck]] = []
+        #: Recently delivered events (immutable once committed), so N handlers cost one read.
+        self._events: dict[int, StoredEvent] = {}
+        for name, h in config.handlers.items():
+            policy = Policy(
+                max_attempts=h.max_attempts,
+                timeout=h.timeout,
+                grace=config.bus.heartbeat_interval * config.bus.heartbeat_liveness,
+                backoff=h.retry_backoff,
+                backoff_max=h.retry_backoff_max,
+                heartbeat_ms=config.bus.heartbeat_ms,
+                liveness=config.bus.heartbeat_liveness,
+            )
+            # A handler configured for the first time starts at the log head: it gets new events,
+            # not the whole history.
+            cursor = store.ensure_cursor(name, self.head)
+            self.sessions[name] = Session.restore(
+                name,
+                policy,
+                acked_seq=cursor.acked_seq,
+                blocked=cursor.state == State.BLOCKED.value,
+                attempts=cursor.attempts,
+                last_error=cursor.last_error,
+            )
+
+    # ---- input ----
+
+    def on_frames(self, peer: bytes, frames: list[bytes], now: float) -> None:
+        """One message from ``peer`` on the bus."""
+        try:
+            message = protocol.decode(frames)
+        except protocol.ProtocolError as exc:
+            self.log.warning("bad frame", peer=peer.hex(), code=exc.code, error=exc.message)
+            self._send(peer, protocol.Error(exc.code, exc.message), now)
+            return
+        if not isinstance(message, protocol.Ack):
+            self.flush(now)  # acks are group-committed, but only across consecutive ACK frames
+        name = self.peers.get(peer)
+        if isinstance(message, protocol.Hello):
+            session = self.sessions.get(message.name)
+            if session is None:
+                self.log.warning("hello from unknown handler", handler=message.name, pid=message.pid)
+                self._send(
+                    peer,
+                    protocol.Error("unknown_handler", f"no [handlers.{message.name}] in the config"),
+                    now,
+                )
+                return
+            if name is not None and name != message.name:
+                self._perform(self.sessions[name], self.sessions[name].bye(peer, "renamed", now), now)
+            self.log.info(
+                "hello",
+                handler=message.name,
+                pid=message.pid,
+                last_seq=message.last_seq,
+                acked_seq=session.acked_seq,
+            )
+            if message.last_seq > session.acked_seq:
+                self.log.warning(
+                    "handler applied events whose ack was not committed; they will be delivered again",
+                    handler=message.name,
+                    last_seq=message.last_seq,
+                    acked_seq=session.acked_seq,
+                )
+            self._perform(session, session.hello(peer, message.pid, now), now)
+            return
+        if name is None:
+            if any(s.is_fenced(peer) for s in self.sessions.values()):
+                self.log.debug("frame from fenced peer ignored", peer=peer.hex(), verb=message.verb.value)
+            elif not isinstance(message, protocol.Bye | protocol.Error):
+                self._send(peer, protocol.Error("not_registered", "say HELLO first"), now)
+            return
+        session = self.sessions[name]
+        session.heard(peer, now)
+        match message:
+            case protocol.Ping():
+                self._send(peer, protocol.Pong(), now)
+            case protocol.Ack() if any(e.kind in TOURNAMENT_KINDS for e in message.emitted):
+                error = "emitted a kind reserved for the supervisor"
+                self._perform(session, session.nack(peer, message.seq, error, now), now)
+            case protocol.Ack():
+                self.failpoints.hit("after_ack_receive")
+                self._perform(session, session.ack(peer, message.seq, message.emitted, now), now)
+            case protocol.Nack():
+                self._perform(session, session.nack(peer, message.seq, message.error, now), now)
+            case protocol.Bye():
+                self._perform(session, session.bye(peer, message.reason, now), now)
+            case protocol.Error():
+                self.log.warning("error from handler", handler=name, code=message.code, error=message.message)
+            case protocol.Pong():
+                pass
+            case _:
+                self._send(peer, protocol.Error("malformed", f"{message.verb} is not sent by handlers"), now)
+
+    def tick(self, now: float) -> None:
+        """Heartbeat expiry, timeouts and backoffs."""
+        self.flush(now)
+        for session in self.sessions.values():
+            actions = session.tick(now)
+            if actions:
+                self._perform(session, actions, now)
+
+    def pump(self, now: float) -> None:
+        """Deliver every event that is due to a handler that is ready for it."""
+        self.flush(now)
+        if self.store_error is not None:
+            return
+        acked = {name: s.acked_seq for name, s in self.sessions.items()}
+        for name, session in self.sessions.items():
+            if not session.wants_event(now):
+                continue
+            seq = next_delivery(name, acked, self.head, self.after, self.serial)
+            if seq is not None:
+                self._perform(session, session.event_available(seq, now), now)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time a tick may change something."""
+        times = [t for s in self.sessions.values() if (t := s.next_deadline()) is not None]
+        return min(times) if times else None
+
+    # ---- API used by the supervisor, the poller and the control commands ----
+
+    def append_event(
+        self, kind: str, round_: int | None, payload: Mapping[str, Any], *, source: str = "supervisor"
+    ) -> tuple[int, bool]:
+        """Commit an event to the log (idempotent per kind and round); returns ``(seq, created)``.
+
+        Raises :class:`StoreError` if it could not be committed, ``ValueError`` for a bad event.
+        """
+        if not protocol.KIND_RE.match(kind):
+            raise ValueError(f"invalid event kind {kind!r}")
+        try:
+            encoded = protocol.encode(protocol.Event(1, "x" * 36, kind, round_, 1, "x" * 32, payload))
+        except protocol.ProtocolError as exc:
+            raise ValueError(f"payload: {exc.message}") from None
+        if sum(len(f) for f in encoded) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+        try:
+            seq, created = self.store.append_event(kind, round_, payload, source=source)
+        except StoreError as exc:
+            self._degrade(exc)
+            raise
+        self.head = max(self.head, seq)
+        self.log.info("event appended", seq=seq, kind=kind, round=round_, created=created, source=source)
+        self.failpoints.hit("after_append_commit")
+        self.failpoints.hit("stall_after_append")
+        return seq, created
+
+    def retry(self, name: str, now: float) -> list[Action]:
+        """Operator retry; returns the session's actions (a lone Reject means refused)."""
+        self.flush(now)
+        session = self.sessions[name]
+        actions = session.retry(now)
+        self._perform(session, actions, now)
+        return actions
+
+    def skip(self, name: str, now: float) -> list[Action]:
+        """Operator skip of the head event; returns the session's actions."""
+        self.flush(now)
+        session = self.sessions[name]
+        seq = session.acked_seq + 1
+        actions = session.skip(seq, now)
+        if not any(isinstance(a, Reject) for a in actions):
+            self.log.warning("event skipped by operator", handler=name, seq=seq, last_error=session.last_error)
+        self._perform(session, actions, now)
+        return actions
+
+    def probe_store(self) -> None:
+        """While degraded, try a write; leave the degraded state when it works."""
+        if self.store_error is None:
+            return
+        try:
+            self.store.probe()
+        except StoreError as exc:
+            self.log.debug("store still failing", code=exc.code)
+            return
+        self.log.info("store writable again; delivery resumes", previous_error=self.store_error.code)
+        self.store_error = None
+
+    def goodbye(self, now: float, reason: str) -> None:
+        """Tell every connected handler the supervisor is going away."""
+        self.flush(now)
+        for peer in list(self.peers):
+            self._send(peer, protocol.Bye(reason), now)
+
+    def status(self) -> dict[str, Any]:
+        """Status of delivery: log head, store health, per handler state."""
+        acked = {name: s.acked_seq for name, s in self.sessions.items()}
+        handlers = {}
+        for name, s in self.sessions.items():
+            handlers[name] = {
+                "state": s.state.value,
+                "connected": s.connected,
+                "pid": s.pid,
+                "acked_seq": s.acked_seq,
+                "in_flight": s.in_flight,
+                "attempts": s.attempts,
+                "last_error": s.last_error,
+                "after": list(self.after.get(name, ())),
+                "waiting_on": waiting_on(name, acked, self.head, self.after, self.serial),
+            }
+        store: dict[str, Any] = {"ok": self.store_error is None}
+        if self.store_error is not None:
+            store["error"] = {"code": self.store_error.code, "message": self.store_error.message}
+        return {"head_seq": self.head, "serial": self.serial, "store": store, "handlers": handlers}
+
+    # ---- actions ----
+
+    def _degrade(self, exc: StoreError) -> None:
+        if self.store_error is None:
+            self.log.error("store failed; delivery stopped until it can be written", code=exc.code, error=exc.message)
+        self.store_error = exc
+
+    def _send(self, peer: bytes, message: protocol.Message, now: float) -> bool:
+        try:
+            frames = protocol.encode(message)
+        except protocol.ProtocolError as exc:
+            self.log.error("cannot encode message", verb=message.verb.value, code=exc.code, error=exc.message)
+            return False
+        if self._send_frames(peer, frames):
+            return True
+        name = self.peers.get(peer)
+        if name is not None:
+            self.log.info("handler unreachable", handler=name, peer=peer.hex())
+            session = self.sessions[name]
+            self._perform(session, session.bye(peer, "unreachable", now), now)
+        return False
+
+    def _perform(self, session: Session, actions: list[Action], now: float) -> None:
+        for action in actions:
+            match action:
+                case Send():
+                    self._send(action.peer, action.message, now)
+                case Deliver():
+                    self._deliver(session, action, now)
+                case CommitAck():
+                    self._pending.append((session, action))
+                case SaveCursor():
+                    try:
+                        self.store.save_cursor(
+                            session.name,
+                            acked_seq=action.acked_seq,
+                            state=action.state.value,
+                            attempts=action.attempts,
+                            last_error=action.last_error,
+                        )
+                    except StoreError as exc:
+                        self._degrade(exc)
+                case Attach():
+                    self.peers[action.peer] = session.name
+                case Detach():
+                    self.peers.pop(action.peer, None)
+                case Transition():
+                    level = self.log.debug if (action.old, action.new) in _ROUTINE else self.log.info
+                    level(
+                        "handler state",
+                        handler=session.name,
+                        old=action.old.value,
+                        new=action.new.value,
+                        reason=action.reason,
+                    )
+                case Reject():
+                    self.log.info("input refused", handler=session.name, reason=action.reason)
+
+    def _deliver(self, session: Session, action: Deliver, now: float) -> None:
+        event = self._events.get(action.seq)
+        if event is None:
+            try:
+                # Read ahead: the handler (and the others) will want the next ones too.
+                for loaded in self.store.events(after=action.seq - 1, limit=READ_AHEAD):
+                    self._events[loaded.seq] = loaded
+            except StoreError as exc:
+                self._degrade(exc)
+            while len(self._events) > EVENT_CACHE:
+                del self._events[next(iter(self._events))]
+            event = self._events.get(action.seq)
+        if event is None:
+            # Cannot happen with a healthy store (seqs are contiguous up to head); put it back.
+            self._perform(session, session.commit_failed(action.seq, "event not readable", now), now)
+            return
+        self._delivered_at[session.name] = now
+        message = protocol.Event(
+            seq=event.seq,
+            event_id=event.event_id,
+            kind=event.kind,
+            round=event.round,
+            attempt=action.attempt,
+            created=event.created,
+            payload=event.payload,
+        )
+        try:
+            frames = protocol.encode(message)
+        except protocol.ProtocolError as exc:
+            self.log.error("event cannot be sent", handler=session.name, seq=action.seq, error=exc.message)
+            self._perform(session, session.nack(action.peer, action.seq, f"cannot send: {exc.message}", now), now)
+            return
+        if not self._send_frames(action.peer, frames):
+            # The process is gone before the event reached it: not a failed attempt.
+            self.log.info("handler unreachable", handler=session.name, peer=action.peer.hex())
+            self._perform(session, session.commit_failed(action.seq, "handler unreachable", now), now)
+            self._perform(session, session.bye(action.peer, "unreachable", now), now)
+
+    def flush(self, now: float) -> None:
+        """Commit the ACKs received since the last flush in one transaction (group commit), then
+        move the cursors. Nothing is sent to a handler between its ACK and this commit."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        acks = [
+            StoreAck(s.name, a.seq, tuple(NewEvent(e.kind, e.round, e.payload) for e in a.emitted)) for s, a in pending
+        ]
+        try:
+            emitted = self.store.ack_many(acks)
+        except StoreError as exc:
+            self._degrade(exc)
+            for session, action in pending:
+                self._perform(session, session.commit_failed(action.seq, exc.code, now), now)
+            return
+        self.failpoints.hit("after_ack_commit")
+        for (session, action), seqs in zip(pending, emitted, strict=True):
+            if seqs:
+                self.head = max(self.head, *seqs)
+                self.log.info("events emitted", handler=session.name, seq=action.seq, emitted=seqs)
+            started = self._delivered_at.pop(session.name, now)
+            self.log.debug(
+                "event acked", handler=session.name, seq=action.seq, duration_ms=round((now - started) * 1000, 3)
+            )
+            self._perform(session, session.ack_committed(action.seq, now), now)
