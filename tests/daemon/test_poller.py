@@ -86,7 +86,12 @@ def test_the_next_round_brings_tournament_data_but_no_training_data(sandbox: San
     follower.poll()
     sandbox.open_round()
     follower.poll()
-    assert recorder.events()[4:] == [("round_begin", 2), ("new_tournament_data", 2), ("cleanup", 2)]
+    assert recorder.events()[4:] == [
+        ("round_closed", 1),
+        ("round_begin", 2),
+        ("new_tournament_data", 2),
+        ("cleanup", 2),
+    ]
 
 
 def test_a_new_dataset_version_gives_exactly_one_new_training_data(sandbox: Sandbox, tmp_path: Path) -> None:
