@@ -137,12 +137,19 @@ class DatasetSync:
             etag = response.headers.get("ETag")
             if known is not None and etag is not None and etag == known.etag and _size_is(final, known.size):
                 return SyncedFile(remote, final, known.size, known.sha256, etag, changed=False)
-            total = self._expected_total(remote, response, have)
+            try:
+                total = self._expected_total(remote, response, have)
+            except VerificationFailed:
+                _discard(part, meta)  # the partial copy is useless: the next attempt starts afresh
+                raise
             if response.status_code == 200:
                 have = 0  # a fresh start, or the file changed since the partial copy
-            self._check_disk(remote, total - have)
-            meta.write_text(json.dumps({"etag": etag, "total": total}))
-            self._stream(remote, response, part, have, total)
+            if have < total:
+                self._check_disk(remote, total - have)
+                meta.write_text(json.dumps({"etag": etag, "total": total}))
+                self._stream(remote, response, part, have, total)
+            elif etag is None:
+                etag = json.loads(meta.read_text()).get("etag")
         size = part.stat().st_size
         if size != total:
             _discard(part, meta)
@@ -171,6 +178,9 @@ class DatasetSync:
                 raise DownloadFailed(f"{remote}: bad Content-Range {content_range!r}")
             return int(match.group(3))
         if response.status_code == 416:
+            complete = re.fullmatch(r"bytes \*/(\d+)", response.headers.get("Content-Range", ""))
+            if complete and int(complete.group(1)) == have:
+                return have  # every byte arrived before: only the checks and the rename are left
             raise VerificationFailed(f"{remote}: the partial copy is not a prefix of the file")
         if response.status_code in (429,) or response.status_code >= 500:
             raise DownloadFailed(f"{remote}: HTTP {response.status_code}")

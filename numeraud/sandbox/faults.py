@@ -27,9 +27,10 @@ FAULT_KINDS: dict[str, str] = {
     "malformed_json": "answer HTTP 200 with a body that is not JSON",
     "truncate": "send a file body cut short (Content-Length promises more), then close",
     "corrupt": "send a file body of the right length with flipped bytes",
+    "throttle": "send a file body slowly, spread over `delay` seconds",
 }
 ROUTES = ("graphql", "download", "upload", "*")
-FILE_ONLY_KINDS = frozenset({"truncate", "corrupt"})
+FILE_ONLY_KINDS = frozenset({"truncate", "corrupt", "throttle"})
 
 
 class FaultError(ValueError):

@@ -20,12 +20,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from numeraud.sandbox.core import MAX_UPLOAD_BYTES, AdminError, ApiError, SandboxCore
-from numeraud.sandbox.faults import FaultError, FaultRule
+from numeraud.sandbox.faults import FILE_ONLY_KINDS, FaultError, FaultRule
 from numeraud.sandbox.graphql_api import BadRequest, GraphQLApi, parse_request, root_fields
 
 MAX_GRAPHQL_BODY = 1024 * 1024
 MAX_ADMIN_BODY = 64 * 1024
 CHUNK = 1024 * 1024
+THROTTLE_CHUNK = 64 * 1024
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -270,7 +271,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self._record("download", started)
             return
         rule = self._apply_fault("download")
-        if rule is not None and rule.kind not in ("truncate", "corrupt"):
+        if rule is not None and rule.kind not in FILE_ONLY_KINDS:
             self._record("download", started)
             return
         stat = path.stat()
@@ -311,6 +312,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                 if rule is not None and rule.kind == "truncate":
                     self.connection.sendfile(source, start, max(0, length // 2))
                     self.close_connection = True
+                elif rule is not None and rule.kind == "throttle":
+                    self._throttled(source, start, length, rule.delay)
                 elif rule is not None and rule.kind == "corrupt":
                     source.seek(start)
                     data = bytearray(source.read(length))
@@ -322,6 +325,17 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # numerapi drops the GET when the file is already there
         self._record("download", started)
+
+    def _throttled(self, source: Any, start: int, length: int, seconds: float) -> None:
+        chunks = max(1, -(-length // THROTTLE_CHUNK))
+        pause = seconds / chunks
+        source.seek(start)
+        for _ in range(chunks):
+            data = source.read(THROTTLE_CHUNK)
+            if not data or self.server.stopping.is_set():
+                break
+            self.wfile.write(data)
+            self.server.stopping.wait(pause)
 
     # -- admin -------------------------------------------------------------------------------
 

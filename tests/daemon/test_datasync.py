@@ -110,3 +110,25 @@ def test_progress_is_reported_with_the_total(sandbox: Sandbox, tmp_path: Path) -
     reporting = DatasetSync(NumeraiClient(sandbox.url), tmp_path / "data", reserve_bytes=0, progress=seen.append)
     synced = reporting.fetch("v5.2/train.parquet", "v5.2/train.parquet")
     assert seen[-1].done == seen[-1].total == synced.size
+
+
+def test_a_complete_partial_copy_left_by_a_kill_is_fetched_again(sync: DatasetSync, sandbox: Sandbox) -> None:
+    original = sandbox_bytes(sandbox, "v5.2/features.json")
+    part = sync.partial_dir / "v5.2/features.json.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(original)  # every byte arrived, then the process died before the rename
+    etag = sandbox.core.etag(sandbox.core.options.data_dir / "v5.2/features.json")
+    (sync.partial_dir / "v5.2/features.json.part.json").write_text(json.dumps({"etag": etag, "total": len(original)}))
+    assert sync.fetch("v5.2/features.json", "v5.2/features.json").path.read_bytes() == original
+
+
+def test_a_partial_copy_longer_than_the_file_is_discarded(sync: DatasetSync, sandbox: Sandbox) -> None:
+    original = sandbox_bytes(sandbox, "v5.2/features.json")
+    part = sync.partial_dir / "v5.2/features.json.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(original + b"trailing garbage")
+    etag = sandbox.core.etag(sandbox.core.options.data_dir / "v5.2/features.json")
+    (sync.partial_dir / "v5.2/features.json.part.json").write_text(json.dumps({"etag": etag, "total": 1}))
+    with pytest.raises(VerificationFailed):
+        sync.fetch("v5.2/features.json", "v5.2/features.json")
+    assert sync.fetch("v5.2/features.json", "v5.2/features.json").path.read_bytes() == original

@@ -1,0 +1,149 @@
+"""``numeraud run --spawn-handlers`` end to end against the sandbox: real processes, real numerapi."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from numeraud.sandbox import Sandbox, SandboxOptions
+from tests.daemon.installation import Installation, wait_until_exited
+
+ROUND = ["round_begin", "new_training_data", "new_tournament_data", "cleanup"]
+
+
+@pytest.fixture
+def installation(sandbox: Sandbox, tmp_path: Path) -> Iterator[Installation]:
+    (tmp_path / "nd").mkdir()
+    created = Installation(tmp_path / "nd", sandbox)
+    yield created
+    created.stop()
+
+
+def seconds_to_next_open(sandbox: Sandbox) -> float:
+    """How far to fast-forward the daily schedule to be 30 s into the next round."""
+    core = sandbox.core
+    virtual_now = core.clock.virtual(datetime.now(UTC))
+    (slot, *_) = core.schedule.slots_between(virtual_now, virtual_now + timedelta(days=8))
+    return (slot.open - virtual_now).total_seconds() + 30
+
+
+def test_a_fast_forwarded_week_reaches_the_handler_once_in_order_with_data(tmp_path: Path) -> None:
+    options = SandboxOptions(data_dir=tmp_path / "sandbox", schedule="daily")
+    with Sandbox(options) as sandbox:
+        sandbox.advance(seconds_to_next_open(sandbox))
+        first = sandbox.core.current_round().number
+        (tmp_path / "nd").mkdir()
+        installation = Installation(tmp_path / "nd", sandbox)
+        installation.start()
+        try:
+            rounds = list(range(first, first + 5))
+            for number in rounds:
+                installation.wait_event("cleanup", number)
+                if number == first + 2:
+                    sandbox.release_dataset("v5.3")  # a new dataset version mid-week
+                if number != rounds[-1]:
+                    sandbox.advance(seconds_to_next_open(sandbox))
+            installation.wait_event("round_closed", rounds[-2])
+        finally:
+            installation.stop()
+        events = installation.events()
+        assert all(r["attempt"] == 1 for r in installation.records() if "kind" in r)
+        assert len(events) == len(set(events)), "an event arrived twice"
+        for number in rounds:
+            mine = [kind for kind, n in events if n == number and kind in ROUND]
+            expected = ROUND if number in (first, first + 3) else [k for k in ROUND if k != "new_training_data"]
+            assert mine == expected, (number, mine)
+        assert [n for kind, n in events if kind == "new_training_data"] == [first, first + 3]
+        assert [e for e in events if e[0] != "round_closed"] == sorted(
+            (e for e in events if e[0] != "round_closed"), key=lambda e: (e[1], ROUND.index(e[0]))
+        )
+        for number in rounds:
+            version = "v5.3" if number >= first + 3 else "v5.2"
+            local = installation.data_dir / version / f"live_{number}.parquet"
+            assert local.read_bytes() == (options.data_dir / version / f"live_{number}.parquet").read_bytes()
+        assert (installation.data_dir / "v5.3" / "train.parquet").exists()
+
+
+def test_a_round_missed_while_down_is_reported(installation: Installation, sandbox: Sandbox) -> None:
+    installation.start()
+    installation.wait_event("cleanup", 1)
+    installation.stop()
+    sandbox.open_round()
+    sandbox.close_round()
+    installation.start()
+    installation.wait_event("round_missed", 2)
+    assert ("round_begin", 2) not in installation.events()
+
+
+def test_killed_mid_download_it_resumes_without_a_half_visible_file(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "nd").mkdir()
+    installation = Installation(tmp_path / "nd", small_sandbox)
+    small_sandbox.add_faults({"route": "download", "kind": "throttle", "delay": 6, "count": 1})
+    installation.start()
+    part = installation.data_dir / ".partial"
+    final = installation.data_dir / "v5.2" / "features.json"
+    try:
+        installation.wait(lambda: any(p.stat().st_size > 0 for p in part.rglob("*.part")), timeout=30)
+        assert installation.process is not None
+        installation.process.send_signal(signal.SIGKILL)
+        installation.process.wait(timeout=10)
+        assert (
+            not final.exists()
+            or final.read_bytes() == (small_sandbox.core.options.data_dir / "v5.2/features.json").read_bytes()
+        )
+        installation.start()
+        installation.wait_event("cleanup", 1)
+    finally:
+        installation.stop()
+    for name in ("features.json", "train.parquet", "live_1.parquet"):
+        assert (installation.data_dir / "v5.2" / name).read_bytes() == (
+            small_sandbox.core.options.data_dir / "v5.2" / name
+        ).read_bytes()
+    assert not list(part.rglob("*.part"))
+
+
+def test_once_processes_what_is_due_and_exits(installation: Installation) -> None:
+    process = installation.start("--once")
+    assert wait_until_exited(process, timeout=90) == 0
+    assert [kind for kind, _ in installation.events()] == ROUND
+
+
+def test_numeraudctl_status_shows_the_tournament_state(installation: Installation) -> None:
+    installation.start()
+    installation.wait_event("cleanup", 1)
+    status = installation.ctl("status")
+    assert status.returncode == 0, status.stderr
+    assert "last_round_processed = 1" in status.stdout
+    assert "last_round_trained = 1" in status.stdout
+    assert installation.ctl("poll-now").stdout.strip() == "polling Numerai now"
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("[poll]\nidle_interval = 1\nfast_interval = 5", "poll.fast_interval"),
+        ('[data]\nversion = "5.2"', "data.version"),
+        ("[data]\nretention = 0", "data.retention"),
+        ('[data]\nlive_files = ["../etc/passwd"]', "data.live_files"),
+        ("[poll]\ncolour = 1", "poll.colour"),
+    ],
+)
+def test_a_bad_config_names_the_key_and_file_and_exits_78(tmp_path: Path, section: str, key: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(f'[paths]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n{section}\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "numeraud.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 78
+    assert key in done.stderr
+    assert str(config) in done.stderr
