@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +23,24 @@ class StarterOptions:
     runtime_dir: Path
     key_files: tuple[Path, Path] | None = None
     sandbox: bool = False
+    idle_interval: float = 60
+    fast_interval: float = 2
+
+
+#: ZeroMQ ipc:// paths must fit a sockaddr_un (108 bytes); keep room for "control.sock".
+MAX_RUNTIME_DIR = 90
+
+
+def runtime_dir_for(state_dir: Path) -> Path:
+    """Where the sockets go: /run/numeraud for a root install, else ``state_dir/run`` if short enough."""
+    if os.geteuid() == 0 and state_dir == Path("/var/lib/numeraud"):
+        return Path("/run/numeraud")
+    preferred = state_dir / "run"
+    if len(str(preferred)) <= MAX_RUNTIME_DIR:
+        return preferred
+    digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:10]
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp")  # noqa: S108 - a short path for sockets, mode 0750
+    return base / f"numeraud-{digest}"
 
 
 def handler_name(model: str) -> str:
@@ -59,8 +79,8 @@ def render(options: StarterOptions) -> str:
         "validation_updates = false # true: Numerai's weekly validation update also retrains",
         "",
         "[poll]",
-        "idle_interval = 60   # seconds between polls while no round is due",
-        "fast_interval = 2    # seconds between polls around an expected round open",
+        f"idle_interval = {options.idle_interval:g}   # seconds between polls while no round is due",
+        f"fast_interval = {options.fast_interval:g}    # seconds between polls around an expected round open",
         "",
     ]
     for index, model in enumerate(options.models):

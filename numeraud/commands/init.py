@@ -7,16 +7,13 @@ account (models and dummy keys), for a complete dry run: ``numeraud run --config
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 from pathlib import Path
 
-from numeraud.starter import StarterOptions, render
+from numeraud.starter import StarterOptions, render, runtime_dir_for
 
 SANDBOX_KEYS = ("sandbox-public", "sandbox-secret")
-#: ZeroMQ ipc:// paths must fit a sockaddr_un (108 bytes); keep room for "control.sock".
-MAX_RUNTIME_DIR = 90
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,17 +29,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--sandbox", metavar="URL", help="dry run against a numeraud sandbox at URL")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
     parser.set_defaults(func=run)
-
-
-def _runtime_dir(state_dir: Path) -> Path:
-    preferred = (
-        Path("/run/numeraud") if os.geteuid() == 0 and state_dir == Path("/var/lib/numeraud") else state_dir / "run"
-    )
-    if len(str(preferred)) <= MAX_RUNTIME_DIR:
-        return preferred
-    digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:10]
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp")  # noqa: S108 - a short path for sockets, mode 0750
-    return base / f"numeraud-{digest}"
 
 
 def _models(args: argparse.Namespace, api_url: str) -> tuple[str, ...]:
@@ -89,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             models=models,
             api_url=api_url,
             state_dir=state_dir,
-            runtime_dir=_runtime_dir(state_dir),
+            runtime_dir=runtime_dir_for(state_dir),
             key_files=key_files,
             sandbox=bool(args.sandbox),
         )
