@@ -16,7 +16,7 @@ setup(
     python_requires=">=3.11",
     # The bundled handlers live in handlers/ but install as `numeraud_handlers`, never as a
     # top-level `handlers` package that could shadow a user's own module.
-    packages=find_packages(include=["numeraud", "numeraud.*"]) + ["numeraud_handlers"],
+    packages=[*find_packages(include=["numeraud", "numeraud.*"]), "numeraud_handlers"],
     package_dir={"numeraud_handlers": "handlers"},
     package_data={"numeraud": ["py.typed"], "numeraud_handlers": ["py.typed"]},
     install_requires=[
