@@ -90,21 +90,26 @@ class Daemon:
         return {"polling": True}
 
     def start(self) -> None:
-        """Start the follower thread and the webhook listener."""
-        if self.follower is not None:
-            self.follower.start()
-            if self.config.poll.webhook:
-                host, _, port = self.config.poll.webhook.rpartition(":")
-                handler = type("Webhook", (_Webhook,), {"wake": self.follower.follower.wake})
+        """Bind the webhook listener (which may fail: the port is taken), then start the threads."""
+        if self.follower is None:
+            return
+        if self.config.poll.webhook:
+            host, _, port = self.config.poll.webhook.rpartition(":")
+            handler = type("Webhook", (_Webhook,), {"wake": self.follower.follower.wake})
+            try:
                 self.webhook = ThreadingHTTPServer((host, int(port)), handler)
-                threading.Thread(target=self.webhook.serve_forever, name="webhook", daemon=True).start()
+            except OSError as exc:
+                raise OSError(f"poll.webhook {self.config.poll.webhook}: {exc.strerror}") from None
+            threading.Thread(target=self.webhook.serve_forever, name="webhook", daemon=True).start()
+        self.follower.start()
 
     def stop(self) -> None:
         """Stop everything started here (handlers get SIGTERM)."""
         if self.webhook is not None:
             self.webhook.shutdown()
             self.webhook.server_close()
-        if self.follower is not None:
+            self.webhook = None
+        if self.follower is not None and self.follower.thread.is_alive():
             self.follower.stop()
         if self.spawner is not None:
             self.spawner.stop()

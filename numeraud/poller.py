@@ -285,7 +285,9 @@ class TournamentFollower:
         synced = self._retry(
             lambda: self.sync.fetch(remote, local, round_number=round_number, known=self.known.get(local)), deadline
         )
-        self.log.info("file_synced", file=local, size=synced.size, changed=synced.changed, sha256=synced.sha256)
+        self.log.info(
+            "file_synced", round=info.number, file=local, size=synced.size, changed=synced.changed, sha256=synced.sha256
+        )
         return local, synced
 
     def _retry(self, call: Callable[[], Any], deadline: float) -> Any:

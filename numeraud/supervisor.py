@@ -87,6 +87,9 @@ class Supervisor:
         self.health_checks: list[Callable[[], bool]] = []
         self.status_sections: dict[str, Callable[[], Any]] = {}
         self.hooks: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+        #: Called at the end of :meth:`start`, just before READY=1; an OSError or ValueError
+        #: there (a webhook port in use, say) fails the start-up before systemd hears "ready".
+        self.before_ready: list[Callable[[], None]] = []
         self._stop_reason: str | None = None
         self._ctx: zmq.Context[Any] | None = None
         self._bus: zmq.Socket[Any] | None = None
@@ -132,6 +135,12 @@ class Supervisor:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        for prepare in self.before_ready:
+            try:
+                prepare()
+            except (OSError, ValueError) as exc:
+                self.close()
+                raise SupervisorError(f"start-up failed: {exc}") from None
         self.started_at = self.clock()
         self.log.info(
             "supervisor ready",

@@ -46,24 +46,32 @@ def run(args: argparse.Namespace) -> int:
     """Load the configuration, start the supervisor and run it until stopped."""
     logs.configure(level=args.log_level)
     log = logs.get_logger("supervisor")
+    parts: list[Daemon] = []
     try:
         config = load(args.config)
         supervisor = Supervisor(config, log=log)
+
+        def prepare() -> None:
+            parts.append(Daemon(config, supervisor, spawn=args.spawn_handlers, once=args.once))
+            parts[-1].start()
+
+        supervisor.before_ready.append(prepare)
         supervisor.start()
     except ConfigError as exc:
         log.error("invalid configuration", error=str(exc), key=exc.key, file=str(exc.path))
         print(f"numeraud: {exc}", file=sys.stderr)
         return EX_CONFIG
     except SupervisorError as exc:
+        for part in parts:
+            part.stop()
         log.error("start-up failed", error=str(exc))
         print(f"numeraud: {exc}", file=sys.stderr)
         return 1
-    daemon = Daemon(config, supervisor, spawn=args.spawn_handlers, once=args.once)
-    daemon.start()
     try:
         return supervisor.run()
     finally:
-        daemon.stop()
+        for part in parts:
+            part.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

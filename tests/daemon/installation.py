@@ -33,7 +33,7 @@ class Installation:
     def record_file(self, name: str) -> Path:
         return self.root / f"{name}.jsonl"
 
-    def write_config(self, extra: str = "") -> None:
+    def write_config(self, extra: str = "", poll: str = "idle_interval = 0.3\nfast_interval = 0.3") -> None:
         handlers = "\n".join(
             f'[handlers.{name}]\nclass = "tests.bus.sample_handlers:Recorder"\nretry_backoff = 0.05\n'
             f'[handlers.{name}.options]\nrecord = "{self.record_file(name)}"\n'
@@ -42,7 +42,7 @@ class Installation:
         self.config.write_text(
             f'[numerai]\napi_url = "{self.sandbox.url}"\n'
             f'[paths]\nstate_dir = "{self.root}/state"\nruntime_dir = "{self.root}/run"\n'
-            "[poll]\nidle_interval = 0.3\nfast_interval = 0.3\n"
+            f"[poll]\n{poll}\n"
             '[data]\ntraining_files = ["features.json", "train.parquet"]\nreserve_bytes = 0\n'
             f"[bus]\nheartbeat_interval = 0.2\n{extra}\n{handlers}"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -147,3 +148,33 @@ def test_a_bad_config_names_the_key_and_file_and_exits_78(tmp_path: Path, sectio
     assert done.returncode == 78
     assert key in done.stderr
     assert str(config) in done.stderr
+
+
+def test_a_webhook_port_in_use_fails_the_start_before_ready(installation: Installation) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        installation.write_config(poll=f'webhook = "127.0.0.1:{taken.getsockname()[1]}"')
+        done = subprocess.run(
+            [sys.executable, "-m", "numeraud.cli", "run", "--config", str(installation.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert "poll.webhook" in done.stderr
+    assert "supervisor ready" not in done.stdout
+
+
+def test_the_webhook_numerai_calls_makes_numeraud_poll_at_once(installation: Installation, sandbox: Sandbox) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    installation.write_config(poll=f'webhook = "127.0.0.1:{port}"\nidle_interval = 3600\nfast_interval = 3600')
+    installation.start()
+    installation.wait_event("cleanup", 1)
+    # What numerapi's set_submission_webhook registers; the sandbox calls it when a round opens.
+    sandbox.core.set_webhook(sandbox.model_ids()["sandbox_model_1"], f"http://127.0.0.1:{port}/")
+    sandbox.open_round()
+    installation.wait_event("cleanup", 2, timeout=20)
