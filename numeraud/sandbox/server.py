@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from numeraud.logs import get_logger
 from numeraud.sandbox.core import MAX_UPLOAD_BYTES, AdminError, ApiError, SandboxCore
 from numeraud.sandbox.faults import FILE_ONLY_KINDS, FaultError, FaultRule
 from numeraud.sandbox.graphql_api import BadRequest, GraphQLApi, parse_request, root_fields
@@ -41,6 +43,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.core = core
         self.api = GraphQLApi(core)
         self.stopping = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up or resets mid-request is normal here (faults, numerapi's skip)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        get_logger("sandbox").warning("request_failed", client=str(client_address), error=repr(error))
 
     @property
     def base_url(self) -> str:
