@@ -25,10 +25,9 @@ from typing import TextIO
 
 from numeraud import ctl
 from numeraud.sandbox import Sandbox, SandboxOptions
-from numeraud.starter import StarterOptions, render, runtime_dir_for
+from numeraud.starter import StarterOptions, render, runtime_dir_for, write_sandbox_keys
 from numeraud.store import Store, StoreError
 
-SANDBOX_KEYS = ("sandbox-public", "sandbox-secret")
 #: How long one round may take before the demo gives up (training on a slow machine included).
 ROUND_TIMEOUT = 300.0
 
@@ -142,12 +141,7 @@ def run_demo(data_dir: Path, out: TextIO, *, size: str = "small", seed: int = 0,
 
 def _write_config(data_dir: Path, url: str, models: tuple[str, ...]) -> Path:
     state_dir = data_dir / "state"
-    keys_dir = data_dir / "keys"
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_files = (keys_dir / "public_id", keys_dir / "secret_key")
-    for path, value in zip(key_files, SANDBOX_KEYS, strict=True):
-        path.write_text(value + "\n", encoding="utf-8")
-        path.chmod(0o600)
+    key_files = write_sandbox_keys(data_dir / "keys")
     config = data_dir / "numeraud.toml"
     config.write_text(
         render(

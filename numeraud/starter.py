@@ -43,6 +43,20 @@ def runtime_dir_for(state_dir: Path) -> Path:
     return base / f"numeraud-{digest}"
 
 
+#: The sandbox's account keys (dummy values, not secrets).
+SANDBOX_KEYS = ("sandbox-public", "sandbox-secret")
+
+
+def write_sandbox_keys(keys_dir: Path) -> tuple[Path, Path]:
+    """Write the sandbox's keys as the uploader's key files (mode 0600); returns their paths."""
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_files = (keys_dir / "public_id", keys_dir / "secret_key")
+    for path, value in zip(key_files, SANDBOX_KEYS, strict=True):
+        path.write_text(value + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return key_files
+
+
 def handler_name(model: str) -> str:
     """The handler name for a Numerai model: ``model-<name>`` (letters, digits, ``-``, ``_``, ``.``)."""
     return "model-" + re.sub(r"[^A-Za-z0-9_.-]", "-", model)[:57]

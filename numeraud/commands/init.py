@@ -11,9 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from numeraud.starter import StarterOptions, render, runtime_dir_for
-
-SANDBOX_KEYS = ("sandbox-public", "sandbox-secret")
+from numeraud.starter import SANDBOX_KEYS, StarterOptions, render, runtime_dir_for, write_sandbox_keys
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,14 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if not models:
         print("numeraud init: the account has no models", file=sys.stderr)
         return 1
-    key_files = None
-    if args.sandbox:
-        keys_dir = state_dir / "sandbox-keys"
-        keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key_files = (keys_dir / "public_id", keys_dir / "secret_key")
-        for path, value in zip(key_files, SANDBOX_KEYS, strict=True):
-            path.write_text(value + "\n", encoding="utf-8")
-            path.chmod(0o600)
+    key_files = write_sandbox_keys(state_dir / "sandbox-keys") if args.sandbox else None
     text = render(
         StarterOptions(
             models=models,

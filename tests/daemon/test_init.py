@@ -1,0 +1,74 @@
+"""``numeraud init`` writes a starter configuration that ``numeraud check`` accepts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from numeraud import config
+from numeraud.sandbox import Sandbox
+
+NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
+
+
+def numeraud(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NUMERAUD, *args], capture_output=True, text=True, timeout=60, check=False, env=env)
+
+
+def test_init_for_a_sandbox_lists_its_models_and_passes_check(sandbox: Sandbox, tmp_path: Path) -> None:
+    target = tmp_path / "dry.toml"
+    done = numeraud("init", "--sandbox", sandbox.url, "--config", str(target), "--dir", str(tmp_path / "state"))
+    assert done.returncode == 0, done.stderr
+    loaded = config.load(target)
+    assert loaded.numerai.api_url == sandbox.url
+    assert sorted(loaded.handlers) == [
+        "model-sandbox_model_1",
+        "model-sandbox_model_2",
+        "model-sandbox_model_3",
+        "scores",
+        "uploader",
+    ]
+    assert loaded.handlers["uploader"].after == (
+        "model-sandbox_model_1",
+        "model-sandbox_model_2",
+        "model-sandbox_model_3",
+    )
+    assert "sandbox-secret" not in target.read_text()  # the key lives in a 0600 file, not the TOML
+    assert (tmp_path / "state" / "sandbox-keys" / "secret_key").stat().st_mode & 0o777 == 0o600
+    checked = numeraud("check", "--config", str(target))
+    assert checked.returncode == 0, checked.stderr
+    assert "handler uploader" in checked.stdout
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    target = tmp_path / "numeraud.toml"
+    target.write_text("# mine\n")
+    done = numeraud("init", "--models", "a", "--config", str(target), "--dir", str(tmp_path / "s"))
+    assert done.returncode == 1
+    assert "--force" in done.stderr
+    assert target.read_text() == "# mine\n"
+
+
+def test_init_with_named_models_needs_no_keys(tmp_path: Path) -> None:
+    target = tmp_path / "numeraud.toml"
+    done = numeraud("init", "--models", "Alpha,beta", "--config", str(target), "--dir", str(tmp_path / "s"))
+    assert done.returncode == 0, done.stderr
+    assert set(config.load(target).handlers) == {"model-alpha", "model-beta", "uploader", "scores"}
+
+
+def test_init_without_models_or_keys_says_what_to_give(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")}
+    done = numeraud("init", "--config", str(tmp_path / "x.toml"), "--dir", str(tmp_path / "s"), env=env)
+    assert done.returncode != 0
+    assert "--models" in done.stderr
+
+
+def test_check_names_the_bad_key_and_exits_78(tmp_path: Path) -> None:
+    target = tmp_path / "bad.toml"
+    target.write_text('[handlers.a]\nclass = "x:Y"\nmax_attempts = -1\n')
+    done = numeraud("check", "--config", str(target))
+    assert done.returncode == 78
+    assert "handlers.a.max_attempts" in done.stderr
+    assert str(target) in done.stderr
