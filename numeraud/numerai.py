@@ -162,7 +162,6 @@ class NumeraiClient(numerapi.NumerAPI):
             raise NumeraiUnavailable("Numerai answered without data")
         return result
 
-
     def upload_predictions(
         self,
         file_path: str = "predictions.csv",
