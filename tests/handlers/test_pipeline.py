@@ -1,0 +1,115 @@
+"""The bundled handlers as a user runs them: ``numeraud init --sandbox`` then ``numeraud run --spawn-handlers``.
+
+Three models over several rounds through real processes: each (round, model) is uploaded exactly
+once and accepted, a new dataset version makes every model retrain, and an uploader killed right
+after an upload (before it recorded it) does not upload twice when the event comes again.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from numeraud.sandbox import Sandbox, SandboxOptions
+from tests.helpers import wait_for
+
+NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[tuple[Sandbox, Path, subprocess.Popen[bytes]]]:
+    with Sandbox(SandboxOptions(data_dir=tmp_path / "sandbox", size="tiny")) as sandbox:
+        config = tmp_path / "numeraud.toml"
+        subprocess.run(
+            [*NUMERAUD, "init", "--sandbox", sandbox.url, "--config", str(config), "--dir", str(tmp_path / "state")],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        text = (
+            config.read_text()
+            .replace("idle_interval = 60", "idle_interval = 0.3")
+            .replace("fast_interval = 2", "fast_interval = 0.3")
+        )
+        config.write_text(text)
+        log = (tmp_path / "numeraud.log").open("ab")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        daemon = subprocess.Popen(
+            [*NUMERAUD, "run", "--config", str(config), "--spawn-handlers"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        log.close()
+        try:
+            yield sandbox, tmp_path, daemon
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+
+
+def accepted(sandbox: Sandbox, number: int) -> list[str]:
+    return sorted(u["model"] for u in sandbox.uploads() if u["accepted"] and u["round"] == number)
+
+
+MODELS = ["sandbox_model_1", "sandbox_model_2", "sandbox_model_3"]
+
+
+def test_three_models_over_several_rounds_upload_exactly_once_and_retrain_on_a_new_version(
+    pipeline: tuple[Sandbox, Path, subprocess.Popen[bytes]],
+) -> None:
+    sandbox, root, _daemon = pipeline
+    for number in (1, 2, 3):
+        wait_for(lambda number=number: accepted(sandbox, number) == MODELS, timeout=180)  # type: ignore[misc]
+        sandbox.close_round()
+        if number == 2:
+            sandbox.release_dataset("v5.3")
+        if number < 3:
+            sandbox.open_round()
+    counts = collections.Counter((u["round"], u["model"]) for u in sandbox.uploads())
+    assert counts == {(r, m): 1 for r in (1, 2, 3) for m in MODELS}
+    assert all(u["accepted"] for u in sandbox.uploads())
+    for model in MODELS:
+        models_dir = root / "state" / "handlers" / f"model-{model}" / "models"
+        assert sorted(p.name for p in models_dir.iterdir()) == ["model_round_1.joblib", "model_round_3.joblib"]
+        state = json.loads((root / "state" / "handlers" / f"model-{model}" / "state.json").read_text())
+        assert state["persistent_state"]["trained_round"] == 3
+        assert state["persistent_state"]["validation"]["corr"]["eras"] > 0
+
+
+def test_an_uploader_killed_right_after_an_upload_does_not_upload_again(
+    pipeline: tuple[Sandbox, Path, subprocess.Popen[bytes]],
+) -> None:
+    sandbox, root, _daemon = pipeline
+    wait_for(lambda: accepted(sandbox, 1) == MODELS, timeout=180)
+    # Hold the uploader in its confirmation call, after Numerai (the sandbox) took the upload.
+    sandbox.add_faults({"route": "graphql:submissions", "kind": "slow", "delay": 20, "count": 1})
+    sandbox.open_round()
+    wait_for(lambda: len(accepted(sandbox, 2)) >= 1, timeout=180)
+    status = subprocess.run(
+        [sys.executable, "-m", "numeraud.ctl", "--config", str(root / "numeraud.toml"), "--json", "status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    os.kill(json.loads(status.stdout)["handlers"]["uploader"]["pid"], signal.SIGKILL)
+    # The spawner starts a fresh uploader; the event comes again; the ledger and the API agree
+    # that the first model's submission exists, so only the other two are uploaded.
+    wait_for(lambda: accepted(sandbox, 2) == MODELS, timeout=180)
+    counts = collections.Counter((u["round"], u["model"]) for u in sandbox.uploads())
+    assert counts == {(r, m): 1 for r in (1, 2) for m in MODELS}
+    log = [json.loads(line) for line in (root / "numeraud.log").read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("event") == "upload_found_on_numerai" for line in log)
