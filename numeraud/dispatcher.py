@@ -65,6 +65,8 @@ class Dispatcher:
         self._pending: list[tuple[Session, CommitAck]] = []
         #: Recently delivered events (immutable once committed), so N handlers cost one read.
         self._events: dict[int, StoredEvent] = {}
+        #: Their payloads as EVENT body frames, so N handlers (and retries) cost one encoding.
+        self._bodies: dict[int, bytes] = {}
         for name, h in config.handlers.items():
             policy = Policy(
                 max_attempts=h.max_attempts,
@@ -139,7 +141,7 @@ class Dispatcher:
         match message:
             case protocol.Ping():
                 self._send(peer, protocol.Pong(), now)
-            case protocol.Ack() if any(e.kind in TOURNAMENT_KINDS for e in message.emitted):
+            case protocol.Ack() if message.emitted and any(e.kind in TOURNAMENT_KINDS for e in message.emitted):
                 error = "emitted a kind reserved for the supervisor"
                 self._perform(session, session.nack(peer, message.seq, error, now), now)
             case protocol.Ack():
@@ -291,14 +293,24 @@ class Dispatcher:
         return False
 
     def _perform(self, session: Session, actions: list[Action], now: float) -> None:
+        # The cases are disjoint types: the ones of every round trip come first.
         for action in actions:
             match action:
-                case Send():
-                    self._send(action.peer, action.message, now)
+                case Transition():
+                    level = self.log.debug if (action.old, action.new) in _ROUTINE else self.log.info
+                    level(
+                        "handler state",
+                        handler=session.name,
+                        old=action.old.value,
+                        new=action.new.value,
+                        reason=action.reason,
+                    )
                 case Deliver():
                     self._deliver(session, action, now)
                 case CommitAck():
                     self._pending.append((session, action))
+                case Send():
+                    self._send(action.peer, action.message, now)
                 case SaveCursor():
                     try:
                         self.store.save_cursor(
@@ -314,15 +326,6 @@ class Dispatcher:
                     self.peers[action.peer] = session.name
                 case Detach():
                     self.peers.pop(action.peer, None)
-                case Transition():
-                    level = self.log.debug if (action.old, action.new) in _ROUTINE else self.log.info
-                    level(
-                        "handler state",
-                        handler=session.name,
-                        old=action.old.value,
-                        new=action.new.value,
-                        reason=action.reason,
-                    )
                 case Reject():
                     self.log.info("input refused", handler=session.name, reason=action.reason)
 
@@ -336,7 +339,9 @@ class Dispatcher:
             except StoreError as exc:
                 self._degrade(exc)
             while len(self._events) > EVENT_CACHE:
-                del self._events[next(iter(self._events))]
+                oldest = next(iter(self._events))
+                del self._events[oldest]
+                self._bodies.pop(oldest, None)
             event = self._events.get(action.seq)
         if event is None:
             # Cannot happen with a healthy store (seqs are contiguous up to head); put it back.
@@ -344,16 +349,13 @@ class Dispatcher:
             return
         self._delivered_at[session.name] = now
         message = protocol.Event(
-            seq=event.seq,
-            event_id=event.event_id,
-            kind=event.kind,
-            round=event.round,
-            attempt=action.attempt,
-            created=event.created,
-            payload=event.payload,
+            event.seq, event.event_id, event.kind, event.round, action.attempt, event.created, event.payload
         )
         try:
-            frames = protocol.encode(message)
+            body = self._bodies.get(event.seq)
+            if body is None:
+                body = self._bodies[event.seq] = protocol.encode_payload(event.payload)
+            frames = protocol.encode_event(message, body)
         except protocol.ProtocolError as exc:
             self.log.error("event cannot be sent", handler=session.name, seq=action.seq, error=exc.message)
             self._perform(session, session.nack(action.peer, action.seq, f"cannot send: {exc.message}", now), now)
@@ -371,7 +373,8 @@ class Dispatcher:
             return
         pending, self._pending = self._pending, []
         acks = [
-            StoreAck(s.name, a.seq, tuple(NewEvent(e.kind, e.round, e.payload) for e in a.emitted)) for s, a in pending
+            StoreAck(s.name, a.seq, tuple(NewEvent(e.kind, e.round, e.payload) for e in a.emitted) if a.emitted else ())
+            for s, a in pending
         ]
         try:
             emitted = self.store.ack_many(acks)

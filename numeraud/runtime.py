@@ -50,6 +50,11 @@ RECONNECT_MIN: Final = 0.25
 RECONNECT_MAX: Final = 30.0
 #: How long queued ACK/NACK/BYE frames may take to leave on exit.
 FLUSH_MS: Final = 2000
+# Plain ints: pyzmq's flag enums cost an enum construction per ``&``/``|`` on the hot path.
+_POLLIN: Final = int(zmq.POLLIN)
+_EVENTS: Final = int(zmq.EVENTS)
+_NOBLOCK: Final = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK: Final = int(zmq.SNDMORE) | _NOBLOCK
 
 
 def load_handler_class(config: Config, handler: HandlerConfig) -> type[EventHandler]:
@@ -114,13 +119,23 @@ class Worker(threading.Thread):
         self._worker_end.connect(address)
 
     def submit(self, job: Job | None) -> None:
-        """Queue a job (``None`` stops the thread); called by the main thread."""
+        """Queue a job (``None`` stops the thread) and wake the worker; called by the main thread."""
         self.jobs.append(job)
+        self.wake_socket.send(b"")
+
+    def queue(self, job: Job) -> None:
+        """Queue a job without waking the worker yet: the main loop calls :meth:`wake` just before
+        it blocks in its poll, so that the worker does not wake up only to wait for the GIL
+        while the main thread finishes its pass."""
+        self.jobs.append(job)
+
+    def wake(self) -> None:
+        """Wake the worker for the jobs queued by :meth:`queue` (main thread)."""
         self.wake_socket.send(b"")
 
     def drain_wakeups(self) -> None:
         """Consume the wake-up messages (main thread)."""
-        while int(self.wake_socket.get(zmq.EVENTS)) & zmq.POLLIN:
+        while int(self.wake_socket.get(_EVENTS)) & _POLLIN:
             self.wake_socket.recv()
 
     def run(self) -> None:
@@ -142,25 +157,25 @@ class Worker(threading.Thread):
 
     def _run(self, job: Job, started: float) -> Result:
         handler = self.handler
-        seq = job.event.seq if job.event is not None else 0
+        event = job.event
+        seq = event.seq if event is not None else 0
         try:
-            if job.kind == "start":
-                handler.on_start()
-            elif job.kind == "shutdown":
-                handler.on_shutdown()
-            elif job.event is not None:
-                event = job.event
+            if event is not None:
                 handler.event = event
                 handler._emitted = []
-                handler.log = self.log.bind(seq=event.seq, round=event.round, kind=event.kind, attempt=event.attempt)
+                handler.log = self.log.bind(seq=seq, round=event.round, kind=event.kind, attempt=event.attempt)
                 try:
                     handler.dispatch(event)
                     self.state.save(handler.persistent_state)
                 finally:
                     handler.event = None
                     handler.log = self.log
-            emitted = tuple(handler._emitted) if job.kind == "event" else ()
-            return Result(job.kind, True, time.monotonic() - started, seq=seq, emitted=emitted)
+                return Result("event", True, time.monotonic() - started, seq, None, tuple(handler._emitted))
+            if job.kind == "start":
+                handler.on_start()
+            elif job.kind == "shutdown":
+                handler.on_shutdown()
+            return Result(job.kind, True, time.monotonic() - started, seq=seq)
         except Exception as exc:
             text = scrub_text("".join(traceback.format_exception_only(type(exc), exc)).strip(), self._secrets)
             trace = scrub_text("".join(traceback.format_exception(exc)), self._secrets)
@@ -220,6 +235,10 @@ class HandlerRuntime:
         self._sig_r.setblocking(False)
         self._sig_w.setblocking(False)
         self.worker: Worker | None = None
+        #: An event job was queued in this loop pass; the worker is woken just before the poll.
+        self._wake_worker = False
+        #: The latest STATUS text for systemd (sent with READY=1 if it came before).
+        self._status: str | None = None
 
     # ---- set-up ----
 
@@ -294,16 +313,24 @@ class HandlerRuntime:
     # ---- sending ----
 
     def _send(self, message: protocol.Message, now: float) -> bool:
-        if self.conn is None:
+        conn = self.conn
+        if conn is None:
             return False
         try:
-            self.conn.sock.send_multipart(protocol.encode(message), zmq.NOBLOCK)
-        except zmq.Again:
-            return False
+            frames = protocol.encode(message)
         except protocol.ProtocolError as exc:
             self.log.error("cannot encode message", verb=message.verb.value, error=exc.message)
             return False
-        self.conn.last_sent = now
+        sock = conn.sock
+        try:
+            # What send_multipart does, without its per-frame flag enum arithmetic: at the HWM
+            # the first frame is refused (zmq.Again) and nothing is queued.
+            for frame in frames[:-1]:
+                sock.send(frame, _SNDMORE_NOBLOCK)
+            sock.send(frames[-1], _NOBLOCK)
+        except zmq.Again:
+            return False
+        conn.last_sent = now
         return True
 
     def _hello(self, now: float) -> None:
@@ -342,6 +369,9 @@ class HandlerRuntime:
         timeout = self.spec.timeout
         poller: zmq.Poller | None = None
         polled: _Connection | None = None
+        wake_socket, results = worker.wake_socket, worker.results
+        sig_r = self._sig_r
+        sig_fd = sig_r.fileno()
         while True:
             now = self.clock()
             if self.stop_reason is not None and not self.shutting_down and self.in_flight is None and self.started:
@@ -351,40 +381,45 @@ class HandlerRuntime:
                 worker.submit(Job("shutdown"))
             if self.conn is None and now >= self.reconnect_at and not self.shutting_down:
                 self._connect(now)
-            wake_at = [now + 1.0]
             conn = self.conn
             if conn is not None:
-                wake_at += [conn.last_sent + conn.heartbeat, conn.last_heard + conn.heartbeat * conn.liveness]
+                heartbeat = conn.heartbeat
+                wake_at = min(now + 1.0, conn.last_sent + heartbeat, conn.last_heard + heartbeat * conn.liveness)
             else:
-                wake_at.append(self.reconnect_at)
-            if watchdog_every is not None:
-                wake_at.append(next_watchdog)
-            if self.in_flight is not None and timeout is not None:
-                wake_at.append(self.in_flight.started + timeout)
+                wake_at = min(now + 1.0, self.reconnect_at)
+            if watchdog_every is not None and self.started and next_watchdog < wake_at:
+                wake_at = next_watchdog
+            in_flight = self.in_flight
+            if in_flight is not None and timeout is not None and in_flight.started + timeout < wake_at:
+                wake_at = in_flight.started + timeout
             if poller is None or polled is not conn:
                 poller, polled = zmq.Poller(), conn
                 if conn is not None:
                     poller.register(conn.sock, zmq.POLLIN)
-                poller.register(worker.wake_socket, zmq.POLLIN)
-                poller.register(self._sig_r, zmq.POLLIN)
-            ready = dict(poller.poll(max(0, int((min(wake_at) - now) * 1000) + 1)))
+                poller.register(wake_socket, zmq.POLLIN)
+                poller.register(sig_r, zmq.POLLIN)
+            if self._wake_worker:
+                self._wake_worker = False
+                worker.wake()
+            ready = dict(poller.poll(max(0, int((wake_at - now) * 1000) + 1)))
             now = self.clock()
             if conn is not None and conn.sock in ready:
+                sock = conn.sock
                 for _ in range(64):
-                    if not int(conn.sock.get(zmq.EVENTS)) & zmq.POLLIN:
+                    if not int(sock.get(_EVENTS)) & _POLLIN:
                         break
-                    code = self._on_message(conn.sock.recv_multipart(zmq.NOBLOCK), now, worker)
+                    code = self._on_message(sock.recv_multipart(_NOBLOCK), now, worker)
                     if code is not None:
                         return self._exit(code, worker)
                     if self.conn is not conn:
                         break
-            if self._sig_r in ready or self._sig_r.fileno() in ready:
+            if sig_r in ready or sig_fd in ready:
                 with contextlib.suppress(OSError):
-                    self._sig_r.recv(64)
-            if worker.wake_socket in ready:
+                    sig_r.recv(64)
+            if wake_socket in ready:
                 worker.drain_wakeups()
-            while worker.results:
-                code = self._on_result(worker.results.popleft(), now)
+            while results:
+                code = self._on_result(results.popleft(), now)
                 if code is not None:
                     return self._exit(code, worker)
             conn = self.conn
@@ -395,7 +430,9 @@ class HandlerRuntime:
                     self._send(protocol.Ping(), now)
             if self.in_flight is not None and timeout is not None and now - self.in_flight.started >= timeout:
                 return self._give_up(self.in_flight, timeout, now)
-            if watchdog_every is not None and now >= next_watchdog:
+            # systemd arms the watchdog at READY=1 (sent once on_start is done), so the first
+            # WATCHDOG=1 never goes before it.
+            if watchdog_every is not None and now >= next_watchdog and self.started:
                 self.notifier.watchdog()
                 next_watchdog = now + watchdog_every
 
@@ -409,6 +446,9 @@ class HandlerRuntime:
         except protocol.ProtocolError as exc:
             self.log.warning("bad frame from supervisor", code=exc.code, error=exc.message)
             return None
+        if type(message) is protocol.Event:  # the one of every round trip, before the match
+            self._on_event(message, now, worker)
+            return None
         match message:
             case protocol.Welcome():
                 conn.welcomed = True
@@ -416,7 +456,9 @@ class HandlerRuntime:
                 conn.liveness = message.liveness
                 self.reconnect_delay = RECONNECT_MIN
                 self.log.info("connected", acked_seq=message.acked_seq, api=message.api)
-                self.notifier.status(f"handler {self.name}: connected, cursor at {message.acked_seq}")
+                self._status = f"handler {self.name}: connected, cursor at {message.acked_seq}"
+                if self.started:  # before on_start is done, READY=1 carries it: READY comes first
+                    self.notifier.status(self._status)
             case protocol.Event():
                 self._on_event(message, now, worker)
             case protocol.Ping():
@@ -459,16 +501,17 @@ class HandlerRuntime:
             return
         self.unsent = None
         event = HandlerEvent(
-            seq=message.seq,
-            event_id=message.event_id,
-            kind=message.kind,
-            round=message.round,
-            attempt=message.attempt,
-            created=message.created,
-            payload=dict(message.payload),
+            message.seq,
+            message.event_id,
+            message.kind,
+            message.round,
+            message.attempt,
+            message.created,
+            dict(message.payload),
         )
-        self.in_flight = _InFlight(seq=message.seq, started=now, event=event)
-        worker.submit(Job("event", event))
+        self.in_flight = _InFlight(message.seq, now, event)
+        worker.queue(Job("event", event))
+        self._wake_worker = True  # at the end of this loop pass, just before the poll
 
     def _reply(self, result: Result, now: float) -> bool:
         if result.ok:
@@ -481,7 +524,7 @@ class HandlerRuntime:
                 self.log.error("on_start failed; exiting", error=result.error)
                 return EXIT_FAILURE
             self.started = True
-            self.notifier.ready(f"handler {self.name}: started")  # READY once on_start is done
+            self.notifier.ready(self._status or f"handler {self.name}: started")  # READY once on_start is done
             return None
         if result.kind == "shutdown":
             if self.conn is not None:

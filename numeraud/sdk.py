@@ -132,8 +132,12 @@ class StateFile:
         return True
 
 
+#: Built once: ``json.dumps`` with keyword arguments builds an encoder per call (once per event).
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, allow_nan=False, separators=(",", ":"))
+
+
 def _canonical(state: Mapping[str, Any]) -> str:
-    return json.dumps(state, sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return _CANONICAL.encode(state)
 
 
 class NumerautoCompat:

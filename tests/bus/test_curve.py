@@ -1,0 +1,75 @@
+"""A tcp:// bus with CURVE: listed client keys are admitted, others are not."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import zmq
+import zmq.auth
+
+from numeraud import protocol
+from tests.bus.conftest import Bus
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _keys(root: Path) -> dict[str, Path]:
+    keys = root / "keys"
+    authorized = root / "authorized"
+    keys.mkdir()
+    authorized.mkdir()
+    out = {}
+    for name in ("server", "good", "bad"):
+        public, secret = zmq.auth.create_certificates(str(keys), name)
+        out[name] = Path(public)
+        out[f"{name}_secret"] = Path(secret)
+    os.link(out["good"], authorized / "good.key")
+    out["authorized"] = authorized
+    return out
+
+
+def test_curve_admits_listed_client_keys_only(bus: Bus) -> None:
+    keys = _keys(bus.root)
+    port = _free_port()
+    bus.bus_settings["endpoint"] = f"tcp://127.0.0.1:{port}"
+    bus.add_handler("a")
+    bus.write_config(
+        "[bus.curve]\n"
+        f'server_key = "{keys["server_secret"]}"\n'
+        f'authorized_keys_dir = "{keys["authorized"]}"\n'
+        f'server_public_key = "{keys["server"]}"\n'
+        f'client_key = "{keys["good_secret"]}"\n'
+    )
+    bus.start_supervisor()
+    bus.start_handler("a")
+    s1 = bus.append("round_begin", 1)
+    bus.wait_acked("a", s1)
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, 1500)
+    public, secret = zmq.auth.load_certificate(str(keys["bad_secret"]))
+    server_public, _ = zmq.auth.load_certificate(str(keys["server"]))
+    sock.curve_secretkey = secret
+    sock.curve_publickey = public
+    sock.curve_serverkey = server_public
+    sock.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        sock.send_multipart(protocol.encode(protocol.Hello(name="a", pid=os.getpid())))
+        try:
+            reply = sock.recv_multipart()
+        except zmq.Again:
+            reply = None
+    finally:
+        sock.close()
+        ctx.term()
+    assert reply is None
+    assert bus.handler_status("a")["connected"] is True
