@@ -3,7 +3,9 @@
 * the tournament follower (:mod:`numeraud.following`), unless ``[poll] enabled = false``;
 * the optional webhook listener (``[poll] webhook``): any POST to it means "poll now";
 * with ``--spawn-handlers``, the handler processes (:mod:`numeraud.spawner`);
-* with ``--once``, a check that stops the daemon once what was due has been handled.
+* with ``--once``, a check that stops the daemon once what was due has been handled;
+* a watch that publishes ``handler_blocked`` when a handler is parked on an event (the notifier
+  turns it into an alert).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Daemon:
             supervisor.status_sections["spawned"] = self.spawner.status
         if once:
             supervisor.add_timer("once", 0.2, self._check_done, first=0.5)
+        supervisor.add_timer("blocked-watch", 1.0, self._announce_blocked, first=1.0)
 
     def _poll_now(self, _args: Any) -> dict[str, Any]:
         if self.follower is None:
@@ -113,6 +116,26 @@ class Daemon:
             self.follower.stop()
         if self.spawner is not None:
             self.spawner.stop()
+
+    def _announce_blocked(self, _now: float) -> None:
+        """Publish ``handler_blocked`` once per (handler, event) a handler gets parked on (for alerts)."""
+        dispatcher = self.supervisor.dispatcher
+        if dispatcher is None or dispatcher.store_error is not None:
+            return
+        for name, handler in dispatcher.status()["handlers"].items():
+            if handler["state"] != "blocked":
+                continue
+            seq = int(handler["acked_seq"]) + 1
+            event = dispatcher.store.get_event(seq)
+            if event is None or event.kind == "handler_blocked":
+                continue
+            payload = {"handler": name, "seq": seq, "kind": event.kind, "error": handler["last_error"]}
+            _seq, created = dispatcher.append_event(
+                "handler_blocked", event.round, payload, dedupe_key=f"handler_blocked/{name}/{seq}"
+            )
+            if created:
+                self.supervisor.log.error("handler blocked", handler=name, seq=seq, kind=event.kind)
+                dispatcher.pump(time.monotonic())
 
     def _check_done(self, _now: float) -> None:
         """``--once``: stop when the follower has polled, published, and every handler caught up."""

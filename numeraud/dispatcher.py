@@ -187,7 +187,13 @@ class Dispatcher:
     # ---- API used by the supervisor, the poller and the control commands ----
 
     def append_event(
-        self, kind: str, round_: int | None, payload: Mapping[str, Any], *, source: str = "supervisor"
+        self,
+        kind: str,
+        round_: int | None,
+        payload: Mapping[str, Any],
+        *,
+        source: str = "supervisor",
+        dedupe_key: str | None = None,
     ) -> tuple[int, bool]:
         """Commit an event to the log (idempotent per kind and round); returns ``(seq, created)``.
 
@@ -202,7 +208,7 @@ class Dispatcher:
         if sum(len(f) for f in encoded) > MAX_PAYLOAD_BYTES:
             raise ValueError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
         try:
-            seq, created = self.store.append_event(kind, round_, payload, source=source)
+            seq, created = self.store.append_event(kind, round_, payload, source=source, dedupe_key=dedupe_key)
         except StoreError as exc:
             self._degrade(exc)
             raise

@@ -31,7 +31,15 @@ from typing import Any, Final
 
 #: Kinds the supervisor (the poller) appends; handlers may not emit them.
 TOURNAMENT_KINDS: Final = frozenset(
-    {"round_begin", "new_training_data", "new_tournament_data", "cleanup", "round_closed", "round_missed"}
+    {
+        "round_begin",
+        "new_training_data",
+        "new_tournament_data",
+        "cleanup",
+        "round_closed",
+        "round_missed",
+        "handler_blocked",
+    }
 )
 
 MIGRATIONS: Final[tuple[str, ...]] = (
@@ -85,6 +93,17 @@ _CODES: Final = {
     sqlite3.SQLITE_CANTOPEN: "cant_open",
     sqlite3.SQLITE_PERM: "read_only",
 }
+
+
+PUT_STATE: Final = (
+    "INSERT INTO tournament (key, value, updated) VALUES (?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated"
+)
+PUT_FILE: Final = (
+    "INSERT INTO dataset_files (version, name, size, sha256, etag, synced_at) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (version, name) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,"
+    " etag = excluded.etag, synced_at = excluded.synced_at"
+)
 
 
 class StoreError(Exception):
@@ -292,13 +311,20 @@ class Store:
         return int(row[0]), False
 
     def append_event(
-        self, kind: str, round_: int | None, payload: Mapping[str, Any], *, source: str = "supervisor"
+        self,
+        kind: str,
+        round_: int | None,
+        payload: Mapping[str, Any],
+        *,
+        source: str = "supervisor",
+        dedupe_key: str | None = None,
     ) -> tuple[int, bool]:
         """Append and commit an event; returns ``(seq, created)``. The same (kind, round) twice
-        returns the first event's seq with ``created=False``."""
+        (or the same ``dedupe_key``, when one is given) returns the first event's seq with
+        ``created=False``."""
         with self._write() as db:
             return self._insert(
-                db, kind, round_, payload, source=source, parent_seq=None, dedupe_key=f"{kind}/{round_}"
+                db, kind, round_, payload, source=source, parent_seq=None, dedupe_key=dedupe_key or f"{kind}/{round_}"
             )
 
     def head_seq(self) -> int:
@@ -435,11 +461,7 @@ class Store:
     def set_state(self, key: str, value: str) -> None:
         """Set a tournament state value."""
         with self._write() as db:
-            db.execute(
-                "INSERT INTO tournament (key, value, updated) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-                (key, value, utcnow()),
-            )
+            db.execute(PUT_STATE, (key, value, utcnow()))
 
     def tournament_state(self) -> dict[str, str]:
         """All tournament state values."""
@@ -463,19 +485,9 @@ class Store:
                 for kind, round_, payload in events
             ]
             for key, value in state.items():
-                db.execute(
-                    "INSERT INTO tournament (key, value, updated) VALUES (?, ?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-                    (key, value, now),
-                )
+                db.execute(PUT_STATE, (key, value, now))
             for file in files:
-                db.execute(
-                    "INSERT INTO dataset_files (version, name, size, sha256, etag, synced_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (version, name) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,"
-                    " etag = excluded.etag, synced_at = excluded.synced_at",
-                    (file.version, file.name, file.size, file.sha256, file.etag, file.synced_at),
-                )
+                db.execute(PUT_FILE, _file_row(file))
         return seqs
 
     # ---- dataset files ----
@@ -483,13 +495,7 @@ class Store:
     def record_file(self, file: DatasetFile) -> None:
         """Record (or update) a verified dataset file."""
         with self._write() as db:
-            db.execute(
-                "INSERT INTO dataset_files (version, name, size, sha256, etag, synced_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (version, name) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,"
-                " etag = excluded.etag, synced_at = excluded.synced_at",
-                (file.version, file.name, file.size, file.sha256, file.etag, file.synced_at),
-            )
+            db.execute(PUT_FILE, _file_row(file))
 
     def dataset_files(self, version: str | None = None) -> list[DatasetFile]:
         """Recorded dataset files, optionally of one version."""
@@ -523,3 +529,7 @@ def _event(row: Sequence[Any]) -> StoredEvent:
         parent_seq=row[6],
         created=row[7],
     )
+
+
+def _file_row(file: DatasetFile) -> tuple[str, str, int, str, str | None, str]:
+    return (file.version, file.name, file.size, file.sha256, file.etag, file.synced_at)

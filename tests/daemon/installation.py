@@ -21,7 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 class Installation:
     """``numeraud run --spawn-handlers`` against a sandbox, with Recorder handlers."""
 
-    def __init__(self, root: Path, sandbox: Sandbox, handlers: tuple[str, ...] = ("rec",)) -> None:
+    def __init__(
+        self,
+        root: Path,
+        sandbox: Sandbox,
+        handlers: tuple[str, ...] = ("rec",),
+        settings: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings or {}
+        self.options = options or {}
         self.root = root
         self.sandbox = sandbox
         self.config = root / "numeraud.toml"
@@ -36,7 +45,8 @@ class Installation:
     def write_config(self, extra: str = "", poll: str = "idle_interval = 0.3\nfast_interval = 0.3") -> None:
         handlers = "\n".join(
             f'[handlers.{name}]\nclass = "tests.bus.sample_handlers:Recorder"\nretry_backoff = 0.05\n'
-            f'[handlers.{name}.options]\nrecord = "{self.record_file(name)}"\n'
+            f"{self.settings.get(name, '')}\n"
+            f'[handlers.{name}.options]\nrecord = "{self.record_file(name)}"\n{self.options.get(name, "")}\n'
             for name in self.handlers
         )
         self.config.write_text(

@@ -178,3 +178,24 @@ def test_the_webhook_numerai_calls_makes_numeraud_poll_at_once(installation: Ins
     sandbox.core.set_webhook(sandbox.model_ids()["sandbox_model_1"], f"http://127.0.0.1:{port}/")
     sandbox.open_round()
     installation.wait_event("cleanup", 2, timeout=20)
+
+
+def test_a_blocked_handler_is_announced_to_the_others(sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "nd").mkdir()
+    installation = Installation(
+        tmp_path / "nd",
+        sandbox,
+        handlers=("rec", "poison"),
+        settings={"poison": "max_attempts = 2"},
+        options={"poison": 'fail_kinds = ["new_tournament_data"]'},
+    )
+    installation.start()
+    try:
+        installation.wait_event("handler_blocked", 1)
+        blocked = [r for r in installation.records() if r.get("kind") == "handler_blocked"]
+        assert len(blocked) == 1
+        assert blocked[0]["payload"]["handler"] == "poison"
+        assert blocked[0]["payload"]["kind"] == "new_tournament_data"
+        assert "poisoned new_tournament_data" in blocked[0]["payload"]["error"]
+    finally:
+        installation.stop()
