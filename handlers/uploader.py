@@ -128,9 +128,13 @@ class UploaderHandler(EventHandler):
             return
         try:
             model_id = self._model_id(target, deadline)
-            if entry is not None and entry.status == "attempting" and self._already_on_numerai(model_id, round_number):
-                self.ledger.record(round_number, target, "uploaded", source=source, submission_id="(found on Numerai)")
-                log.info("upload_found_on_numerai", round=round_number)
+            found = self._found_on_numerai(model_id, round_number) if entry is not None else None
+            if found is not None:
+                self.ledger.record(round_number, target, "uploaded", source=source, submission_id=found)
+                log.info("upload_found_on_numerai", round=round_number, submission_id=found)
+                self.emit(
+                    "submission_uploaded", round=round_number, model=target, predictions=source, submission_id=found
+                )
                 return
             self.ledger.record(round_number, target, "attempting", source=source)
             submission_id = self._retry(lambda: self.client.upload_predictions(str(path), model_id=model_id), deadline)
@@ -149,9 +153,16 @@ class UploaderHandler(EventHandler):
             "submission_uploaded", round=round_number, model=target, predictions=source, submission_id=submission_id
         )
 
-    def _already_on_numerai(self, model_id: str, round_number: int) -> bool:
-        found = self.client.get_submission_filenames(round_num=round_number, model_id=model_id)
-        return bool(found)
+    def _found_on_numerai(self, model_id: str, round_number: int) -> str | None:
+        """The id of this round's selected submission, if Numerai has one (asked after a crash)."""
+        selected = self.client.get_submission_filenames(round_num=round_number, model_id=model_id)
+        if not selected:
+            return None
+        filenames = {item["filename"] for item in selected}
+        for submission in self.client.submission_ids(model_id):
+            if submission["filename"] in filenames:
+                return str(submission["id"])
+        return "(on Numerai, id not listed)"
 
     def _failed(self, round_number: int, target: str, source: str, reason: str, kind: str) -> None:
         status = "missed" if kind == "submission_missed" else "failed"

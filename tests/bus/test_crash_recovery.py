@@ -53,8 +53,12 @@ def test_kill9_supervisor_between_receiving_an_ack_and_committing_it_redelivers(
     bus.wait_acked("a", 1)
     s2 = bus.append("new_tournament_data", 9)
     bus.wait_acked("a", s2)
-    # At least once: the event whose ack was not committed comes again; nothing is skipped.
-    assert [r["seq"] for r in bus.event_records("a")] == [1, 1, 2]
+    # At least once: the event whose ack was not committed comes again (a reconnect under load may
+    # bring it once more), in order, and nothing is skipped.
+    seqs = [r["seq"] for r in bus.event_records("a")]
+    assert seqs.count(1) >= 2
+    assert seqs == sorted(seqs)
+    assert seqs[-1] == 2
 
 
 def test_kill9_supervisor_between_committing_an_ack_and_the_next_send_skips_nothing(bus: Bus) -> None:

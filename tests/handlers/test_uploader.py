@@ -105,13 +105,14 @@ def test_an_upload_interrupted_after_numerai_took_it_is_not_repeated(
 ) -> None:
     path = predictions(sandbox, tmp_path)
     model_id = sandbox.model_ids()["sandbox_model_1"]
-    uploader.client.upload_predictions(str(path), model_id=model_id)  # the crash happened right after this
+    submission_id = uploader.client.upload_predictions(str(path), model_id=model_id)  # then the crash
     uploader.ledger.record(1, "sandbox_model_1", "attempting", source="model-a")
-    assert deliver(uploader, ready(sandbox, path)) == []
+    ((kind, payload),) = deliver(uploader, ready(sandbox, path))
+    assert (kind, payload["submission_id"]) == ("submission_uploaded", submission_id)
     assert accepted(sandbox) == ["sandbox_model_1"]
     entry = uploader.ledger.get(1, "sandbox_model_1")
     assert entry is not None
-    assert entry.status == "uploaded"
+    assert (entry.status, entry.submission_id) == ("uploaded", submission_id)
 
 
 @pytest.mark.parametrize(
