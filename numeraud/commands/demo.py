@@ -12,7 +12,9 @@ from numeraud import logs
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``numeraud demo``."""
-    parser = subparsers.add_parser("demo", help="run one round end to end on an embedded sandbox", description=__doc__)
+    parser = subparsers.add_parser(
+        "demo", help="run the whole daemon for two rounds on an embedded sandbox", description=__doc__
+    )
     parser.add_argument("--size", choices=("tiny", "small"), default="small", help="synthetic dataset size")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--rounds", type=int, default=2, help="rounds to play (at least 2)")
