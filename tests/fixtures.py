@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import numerapi
 import pytest
@@ -40,3 +44,38 @@ def small_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     """A sandbox with the demo's ``small`` data (files of a few MB)."""
     with Sandbox(SandboxOptions(data_dir=tmp_path / "small-sandbox", size="small")) as running:
         yield running
+
+
+class JsonReceiver:
+    """A local HTTP endpoint that records the JSON bodies POSTed to it (webhooks, Apprise's json://)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def json_receiver() -> Iterator[JsonReceiver]:
+    """A :class:`JsonReceiver` on a free loopback port."""
+    receiver = JsonReceiver()
+    yield receiver
+    receiver.close()

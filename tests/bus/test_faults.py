@@ -37,9 +37,14 @@ def test_a_poison_event_blocks_its_handler_only_until_retry_or_skip(bus: Bus) ->
     bus.wait_acked("a", s2)
     delivered = [r["seq"] for r in bus.event_records("a") if r["kind"] != "handler_blocked"]
     assert delivered[-1] == s2
+
     # The other handlers were told, once, that "a" got stuck on s1 (the notifier turns it into an alert).
-    notices = [r["payload"] for r in bus.event_records("b") if r["kind"] == "handler_blocked"]
-    assert [(n["handler"], n["seq"], n["kind"]) for n in notices] == [("a", s1, "round_begin")]
+    def notices() -> list[tuple[str, int, str]]:
+        found = [r["payload"] for r in bus.event_records("b") if r["kind"] == "handler_blocked"]
+        return [(n["handler"], n["seq"], n["kind"]) for n in found]
+
+    wait_for(notices, what="b to hear that a is blocked")
+    assert notices() == [("a", s1, "round_begin")]
     skip_logs = [line for line in bus.log_lines("supervisor.log") if line["event"] == "event skipped by operator"]
     assert [(line["handler"], line["seq"]) for line in skip_logs] == [("a", s1)]
 

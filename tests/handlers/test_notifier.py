@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +9,14 @@ import pytest
 
 from numeraud.sdk import HandlerContext, HandlerEvent, build_handler
 from numeraud_handlers.notifier import NotifierHandler
+from tests.fixtures import JsonReceiver
 from tests.helpers import wait_for
 
 
-class Endpoint(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def endpoint() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    Endpoint.received = []
-    server = HTTPServer(("127.0.0.1", 0), Endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"json://127.0.0.1:{server.server_address[1]}/hook-with-token-s3cr3t", Endpoint.received
-    server.shutdown()
-    server.server_close()
+def endpoint(json_receiver: JsonReceiver) -> tuple[str, list[dict[str, Any]]]:
+    """An Apprise json:// URL (with a token in it) to a local receiver, and what it received."""
+    return f"json://127.0.0.1:{json_receiver.port}/hook-with-token-s3cr3t", json_receiver.received
 
 
 def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, **options: Any) -> NotifierHandler:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numerapi
 import pandas as pd
-import pytest
 import requests
 
 from numeraud.sandbox import Sandbox
+from tests.fixtures import JsonReceiver
 from tests.helpers import wait_for
 
 
@@ -81,35 +78,10 @@ def test_request_log_never_contains_the_secret(sandbox: Sandbox, napi: numerapi.
     assert "sandbox-secret" not in json.dumps(sandbox.requests())
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    received: list[dict[str, object]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(json.loads(body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook_receiver() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    _Recorder.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Recorder.received
-    server.shutdown()
-    server.server_close()
-
-
 def test_webhook_is_called_when_a_round_opens(
-    sandbox: Sandbox, napi: numerapi.NumerAPI, webhook_receiver: tuple[str, list[dict[str, object]]]
+    sandbox: Sandbox, napi: numerapi.NumerAPI, json_receiver: JsonReceiver
 ) -> None:
-    url, received = webhook_receiver
+    url, received = f"http://127.0.0.1:{json_receiver.port}/hook", json_receiver.received
     model_id = sandbox.model_ids()["sandbox_model_1"]
     assert napi.set_submission_webhook(model_id, url) is True
     sandbox.open_round()
