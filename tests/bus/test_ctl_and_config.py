@@ -72,6 +72,12 @@ def test_ctl_status_never_shows_a_secret_from_an_error_text(bus: Bus) -> None:
     assert last_error == "RuntimeError: poisoned round_begin at attempt 1 ([redacted])"
     assert secret not in result.stdout
     assert secret not in (bus.root / "handler-a.log").read_text()
+    # The handler_blocked notice carries the (scrubbed) error into the event log, never the secret.
+    wait_for(lambda: "handler_blocked" in bus.ctl("events").stdout, what="the handler_blocked notice")
+    events = json.loads(bus.ctl("--json", "events", "--limit", "50").stdout)
+    (notice,) = [e for e in events if e["kind"] == "handler_blocked"]
+    assert notice["payload"]["error"] == last_error
+    assert secret not in json.dumps(notice)
 
 
 def test_ctl_with_an_unknown_command_argument_is_a_usage_error(bus: Bus) -> None:
