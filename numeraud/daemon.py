@@ -118,7 +118,11 @@ class Daemon:
             self.spawner.stop()
 
     def _announce_blocked(self, _now: float) -> None:
-        """Publish ``handler_blocked`` once per (handler, event) a handler gets parked on (for alerts)."""
+        """Publish ``handler_blocked`` once per (handler, event) a handler gets parked on (for alerts).
+
+        Checked every second: a blocked handler stays blocked until an operator acts, so a
+        one-second look never misses one that matters.
+        """
         dispatcher = self.supervisor.dispatcher
         if dispatcher is None or dispatcher.store_error is not None:
             return

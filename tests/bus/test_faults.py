@@ -26,6 +26,14 @@ def test_a_poison_event_blocks_its_handler_only_until_retry_or_skip(bus: Bus) ->
     bus.wait_acked("b", s2)
     assert [r["attempt"] for r in bus.event_records("a")] == [1, 2, 3]
 
+    # While "a" stays blocked, the other handlers are told, once (the notifier turns it into an alert).
+    def notices() -> list[tuple[str, int, str]]:
+        found = [r["payload"] for r in bus.event_records("b") if r["kind"] == "handler_blocked"]
+        return [(n["handler"], n["seq"], n["kind"]) for n in found]
+
+    wait_for(notices, what="b to hear that a is blocked")
+    assert notices() == [("a", s1, "round_begin")]
+
     retried = bus.ctl("retry", "a")
     assert retried.returncode == 0, retried.stderr
     wait_for(lambda: len(bus.event_records("a")) == 6, what="three more attempts after retry")
@@ -38,13 +46,6 @@ def test_a_poison_event_blocks_its_handler_only_until_retry_or_skip(bus: Bus) ->
     delivered = [r["seq"] for r in bus.event_records("a") if r["kind"] != "handler_blocked"]
     assert delivered[-1] == s2
 
-    # The other handlers were told, once, that "a" got stuck on s1 (the notifier turns it into an alert).
-    def notices() -> list[tuple[str, int, str]]:
-        found = [r["payload"] for r in bus.event_records("b") if r["kind"] == "handler_blocked"]
-        return [(n["handler"], n["seq"], n["kind"]) for n in found]
-
-    wait_for(notices, what="b to hear that a is blocked")
-    assert notices() == [("a", s1, "round_begin")]
     skip_logs = [line for line in bus.log_lines("supervisor.log") if line["event"] == "event skipped by operator"]
     assert [(line["handler"], line["seq"]) for line in skip_logs] == [("a", s1)]
 
