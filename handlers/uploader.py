@@ -179,7 +179,3 @@ class UploaderHandler(EventHandler):
                 if entry is None or entry.status == "attempting":
                     reason = "the deadline passed without a submission"
                     self._failed(round_number, target, "", reason, "submission_missed")
-
-    def status_rows(self) -> list[dict[str, Any]]:
-        """The ledger, for status views."""
-        return [vars(e) for e in self.ledger.entries()]

@@ -207,10 +207,3 @@ mutation ($filename: String!, $tournament: Int!, $modelId: String, $triggerId: S
                     source: "numerapi", dataDatestamp: $dataDatestamp) { id }
 }
 """
-
-
-def make_client(
-    api_url: str = NUMERAI_API_URL, public_id: str | None = None, secret_key: str | None = None
-) -> NumeraiClient:
-    """A :class:`NumeraiClient` for ``api_url``; without keys it can make public calls only."""
-    return NumeraiClient(api_url, public_id, secret_key)

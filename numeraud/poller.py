@@ -307,19 +307,6 @@ class TournamentFollower:
                     path.unlink(missing_ok=True)
                     self.log.info("file_pruned", file=str(path))
 
-    # -- the thread --------------------------------------------------------------------------
-
-    def run(self, stop: threading.Event) -> None:
-        """Poll until ``stop`` is set; :attr:`wake` cuts a wait short (poll-now, webhook)."""
-        while not stop.is_set():
-            try:
-                delay = self.poll()
-            except Exception as exc:  # a bug must not end the thread: log, wait, poll again
-                self.log.exception("poll_crashed", error=str(exc))
-                delay = self.policy.idle_interval
-            self.wake.wait(delay)
-            self.wake.clear()
-
     def status(self) -> dict[str, Any]:
         """What the follower is doing, for ``numeraudctl status``."""
         return {

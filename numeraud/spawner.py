@@ -155,12 +155,3 @@ class HandlerSpawner:
             }
             for c in self.children.values()
         }
-
-    def pids(self) -> dict[str, int]:
-        """Running children's pids."""
-        return {c.name: c.process.pid for c in self.children.values() if c.process is not None}
-
-
-def running_under_systemd() -> bool:
-    """Whether systemd started this process (it sets INVOCATION_ID)."""
-    return bool(os.environ.get("INVOCATION_ID"))

@@ -413,13 +413,6 @@ class SandboxCore:
                 return candidate
         raise ApiError(f"Model not found: {model_id}")
 
-    def model_by_name(self, name: str) -> Model:
-        """The account's model with this name; :class:`ApiError` otherwise."""
-        for candidate in self.models:
-            if candidate.name == name.lower():
-                return candidate
-        raise ApiError(f"Model not found: {name}")
-
     def set_webhook(self, model_id: str, url: str | None) -> None:
         """Register (or with ``None`` remove) a model's round-open webhook."""
         self.model(model_id)
