@@ -111,5 +111,5 @@ def test_an_uploader_killed_right_after_an_upload_does_not_upload_again(
     wait_for(lambda: accepted(sandbox, 2) == MODELS, timeout=180)
     counts = collections.Counter((u["round"], u["model"]) for u in sandbox.uploads())
     assert counts == {(r, m): 1 for r in (1, 2) for m in MODELS}
-    log = [json.loads(line) for line in (root / "numeraud.log").read_text().splitlines() if line.startswith("{")]
-    assert any(line.get("event") == "upload_found_on_numerai" for line in log)
+    # Every process of the daemon writes JSON lines to the same log, and their lines may interleave.
+    assert '"event": "upload_found_on_numerai"' in (root / "numeraud.log").read_text()
