@@ -10,7 +10,7 @@
 Prints a table; with ``--json`` the last line is one JSON object with ``median_rtt_us``,
 ``floor_rtt_us``, ``ratio``, ``events_per_s`` and more.
 
-    python bench/bus.py [--events 3000] [--handlers-many 10] [--json]
+    python bench/bus.py [--events 3000] [--rounds 3] [--handlers-many 10] [--json]
 """
 
 from __future__ import annotations
@@ -181,6 +181,7 @@ def run_floor(rounds: int) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=3000, help="events per handler with 1 handler")
+    parser.add_argument("--rounds", type=int, default=3, help="floor/numeraud pairs, run alternately")
     parser.add_argument("--handlers-many", type=int, default=10)
     parser.add_argument("--events-many", type=int, default=1000, help="events per handler with many handlers")
     parser.add_argument("--json", action="store_true")
@@ -190,10 +191,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.echo:
         echo(args.echo)
         return 0
-    floor = run_floor(args.events)
-    one = run_numeraud(1, args.events, args.handler_log_level)
+    # This machine's speed drifts from minute to minute (a shared VM): the floor and numeraud run
+    # alternately, and each ratio compares a pair measured back to back.
+    floors, ones, ratios = [], [], []
+    for _ in range(args.rounds):
+        floor_run = run_floor(args.events)
+        one_run = run_numeraud(1, args.events, args.handler_log_level)
+        floors.append(floor_run)
+        ones.append(one_run)
+        ratios.append(one_run["median_rtt_us"] / floor_run["median_rtt_us"])
     many = run_numeraud(args.handlers_many, args.events_many, args.handler_log_level)
-    ratio = one["median_rtt_us"] / floor["median_rtt_us"]
+
+    def med(runs: list[dict[str, Any]], key: str) -> float:
+        return float(statistics.median(r[key] for r in runs))
+
+    floor = {k: med(floors, k) for k in ("median_rtt_us", "p99_rtt_us", "events_per_s")}
+    one = {k: med(ones, k) for k in ("median_rtt_us", "p99_rtt_us", "events_per_s_total", "events_per_s_per_handler")}
+    ratio = statistics.median(ratios)
     rows = [
         ("", "median RTT us", "p99 RTT us", "acked events/s", "per handler"),
         (
@@ -221,6 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    print(
+        f"(medians of {args.rounds} alternating floor/numeraud pairs; ratios per pair: "
+        + ", ".join(f"{x:.2f}" for x in ratios)
+        + ")"
+    )
     print(f"ratio a/b (median RTT, 1 handler): {ratio:.2f}  (target <= 2)")
     print(f"acked events/s per handler, 1 handler: {one['events_per_s_per_handler']:.0f}  (target >= 3000)")
     if args.json:
@@ -233,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "floor_p99_rtt_us": round(floor["p99_rtt_us"], 1),
                     "floor_events_per_s": round(floor["events_per_s"], 1),
                     "ratio": round(ratio, 3),
+                    "ratios": [round(x, 3) for x in ratios],
                     "events_per_s": round(one["events_per_s_per_handler"], 1),
                     "many_handlers": args.handlers_many,
                     "many_median_rtt_us": round(many["median_rtt_us"], 1),

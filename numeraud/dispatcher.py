@@ -12,6 +12,7 @@ store until a write succeeds again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -47,6 +48,12 @@ EVENT_CACHE: Final = 1024
 READ_AHEAD: Final = 64
 
 
+def _debug_enabled(log: Any) -> bool:
+    """Whether ``log`` keeps debug lines (structlog's filtering loggers say; others: assume so)."""
+    is_enabled_for = getattr(log, "is_enabled_for", None)
+    return True if is_enabled_for is None else bool(is_enabled_for(logging.DEBUG))
+
+
 class Dispatcher:
     """Delivery of the log to the configured handlers."""
 
@@ -56,6 +63,9 @@ class Dispatcher:
         self.after = {name: h.after for name, h in config.handlers.items()}
         self._send_frames = send
         self.log = log
+        #: Whether debug lines are written at all: the routine ones of every round trip are not
+        #: even built when they would be dropped.
+        self._debug: bool = _debug_enabled(log)
         self.failpoints = failpoints
         self.store_error: StoreError | None = None
         self.head = store.head_seq()
@@ -67,6 +77,8 @@ class Dispatcher:
         self._events: dict[int, StoredEvent] = {}
         #: Their payloads as EVENT body frames, so N handlers (and retries) cost one encoding.
         self._bodies: dict[int, bytes] = {}
+        #: The last EVENT encoded per seq, with its attempt number: N handlers get attempt 1.
+        self._frames: dict[int, tuple[int, list[bytes]]] = {}
         for name, h in config.handlers.items():
             policy = Policy(
                 max_attempts=h.max_attempts,
@@ -99,6 +111,11 @@ class Dispatcher:
             self.log.warning("bad frame", peer=peer.hex(), code=exc.code, error=exc.message)
             self._send(peer, protocol.Error(exc.code, exc.message), now)
             return
+        if type(message) is protocol.Ack and not message.emitted:  # the one of every round trip
+            acker = self.peers.get(peer)
+            if acker is not None:
+                self._on_ack(self.sessions[acker], peer, message, now)
+                return
         if not isinstance(message, protocol.Ack):
             self.flush(now)  # acks are group-committed, but only across consecutive ACK frames
         name = self.peers.get(peer)
@@ -141,12 +158,8 @@ class Dispatcher:
         match message:
             case protocol.Ping():
                 self._send(peer, protocol.Pong(), now)
-            case protocol.Ack() if message.emitted and any(e.kind in TOURNAMENT_KINDS for e in message.emitted):
-                error = "emitted a kind reserved for the supervisor"
-                self._perform(session, session.nack(peer, message.seq, error, now), now)
             case protocol.Ack():
-                self.failpoints.hit("after_ack_receive")
-                self._perform(session, session.ack(peer, message.seq, message.emitted, now), now)
+                self._on_ack(session, peer, message, now)
             case protocol.Nack():
                 self._perform(session, session.nack(peer, message.seq, message.error, now), now)
             case protocol.Bye():
@@ -157,6 +170,15 @@ class Dispatcher:
                 pass
             case _:
                 self._send(peer, protocol.Error("malformed", f"{message.verb} is not sent by handlers"), now)
+
+    def _on_ack(self, session: Session, peer: bytes, message: protocol.Ack, now: float) -> None:
+        session.heard(peer, now)
+        if message.emitted and any(e.kind in TOURNAMENT_KINDS for e in message.emitted):
+            error = "emitted a kind reserved for the supervisor"
+            self._perform(session, session.nack(peer, message.seq, error, now), now)
+            return
+        self.failpoints.hit("after_ack_receive")
+        self._perform(session, session.ack(peer, message.seq, message.emitted, now), now)
 
     def tick(self, now: float) -> None:
         """Heartbeat expiry, timeouts and backoffs."""
@@ -303,7 +325,10 @@ class Dispatcher:
         for action in actions:
             match action:
                 case Transition():
-                    level = self.log.debug if (action.old, action.new) in _ROUTINE else self.log.info
+                    routine = (action.old, action.new) in _ROUTINE
+                    if routine and not self._debug:
+                        continue
+                    level = self.log.debug if routine else self.log.info
                     level(
                         "handler state",
                         handler=session.name,
@@ -348,24 +373,30 @@ class Dispatcher:
                 oldest = next(iter(self._events))
                 del self._events[oldest]
                 self._bodies.pop(oldest, None)
+                self._frames.pop(oldest, None)
             event = self._events.get(action.seq)
         if event is None:
             # Cannot happen with a healthy store (seqs are contiguous up to head); put it back.
             self._perform(session, session.commit_failed(action.seq, "event not readable", now), now)
             return
         self._delivered_at[session.name] = now
-        message = protocol.Event(
-            event.seq, event.event_id, event.kind, event.round, action.attempt, event.created, event.payload
-        )
-        try:
-            body = self._bodies.get(event.seq)
-            if body is None:
-                body = self._bodies[event.seq] = protocol.encode_payload(event.payload)
-            frames = protocol.encode_event(message, body)
-        except protocol.ProtocolError as exc:
-            self.log.error("event cannot be sent", handler=session.name, seq=action.seq, error=exc.message)
-            self._perform(session, session.nack(action.peer, action.seq, f"cannot send: {exc.message}", now), now)
-            return
+        cached = self._frames.get(event.seq)
+        if cached is not None and cached[0] == action.attempt:
+            frames = cached[1]
+        else:
+            message = protocol.Event(
+                event.seq, event.event_id, event.kind, event.round, action.attempt, event.created, event.payload
+            )
+            try:
+                body = self._bodies.get(event.seq)
+                if body is None:
+                    body = self._bodies[event.seq] = protocol.encode_payload(event.payload)
+                frames = protocol.encode_event(message, body)
+            except protocol.ProtocolError as exc:
+                self.log.error("event cannot be sent", handler=session.name, seq=action.seq, error=exc.message)
+                self._perform(session, session.nack(action.peer, action.seq, f"cannot send: {exc.message}", now), now)
+                return
+            self._frames[event.seq] = (action.attempt, frames)
         if not self._send_frames(action.peer, frames):
             # The process is gone before the event reached it: not a failed attempt.
             self.log.info("handler unreachable", handler=session.name, peer=action.peer.hex())
@@ -395,7 +426,8 @@ class Dispatcher:
                 self.head = max(self.head, *seqs)
                 self.log.info("events emitted", handler=session.name, seq=action.seq, emitted=seqs)
             started = self._delivered_at.pop(session.name, now)
-            self.log.debug(
-                "event acked", handler=session.name, seq=action.seq, duration_ms=round((now - started) * 1000, 3)
-            )
+            if self._debug:
+                self.log.debug(
+                    "event acked", handler=session.name, seq=action.seq, duration_ms=round((now - started) * 1000, 3)
+                )
             self._perform(session, session.ack_committed(action.seq, now), now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
@@ -19,12 +20,40 @@ SECRET_KEYS = frozenset({"secret_key", "secret", "password", "token", "authoriza
 REDACTED = "[redacted]"
 
 
+#: Every key seen so far, and whether it is a secret one (log lines use a small, fixed set of keys).
+_KEY_IS_SECRET: dict[str, bool] = {}
+
+
 def redact_secrets(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: replace the value of any secret-looking key with ``[redacted]``."""
-    for key in list(event_dict):
-        if key.lower() in SECRET_KEYS:
-            event_dict[key] = REDACTED
+    known = _KEY_IS_SECRET
+    for key in event_dict:
+        secret = known.get(key)
+        if secret is None:
+            secret = known[key] = key.lower() in SECRET_KEYS
+            if len(known) > 10_000:  # keys made from data: do not grow without bound
+                known.clear()
+        if secret:
+            event_dict[key] = REDACTED  # a new value for an existing key: iterating is still safe
     return event_dict
+
+
+class _UTCTimestamp:
+    """structlog processor: ``timestamp`` in ISO 8601 UTC with microseconds and ``Z``, as
+    ``TimeStamper(fmt="iso", utc=True)`` writes it, formatting the date part once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        now = time.time_ns()
+        second, nanos = divmod(now, 1_000_000_000)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event_dict["timestamp"] = f"{self._prefix}.{nanos // 1000:06d}Z"
+        return event_dict
 
 
 def configure(*, json: bool | None = None, level: str | None = None, stream: TextIO | None = None) -> None:
@@ -46,13 +75,13 @@ def configure(*, json: bool | None = None, level: str | None = None, stream: Tex
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _UTCTimestamp(),
             redact_secrets,
             structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
     # numerapi logs through the stdlib; route it to stderr at WARNING so it cannot drown our lines.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Mapping
 
 
@@ -27,6 +28,8 @@ class Notifier:
         elif address.startswith("/"):
             self._address = address
         self._sock: socket.socket | None = None
+        #: A handler's two threads both notify (READY from the worker, WATCHDOG from main).
+        self._lock = threading.Lock()
         self.watchdog_usec = 0
         usec = env.get("WATCHDOG_USEC", "")
         watchdog_pid = env.get("WATCHDOG_PID", "")
@@ -48,9 +51,10 @@ class Notifier:
         if self._address is None:
             return False
         try:
-            if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto("\n".join(fields).encode(), self._address)
+            with self._lock:
+                if self._sock is None:
+                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock.sendto("\n".join(fields).encode(), self._address)
         except OSError:
             return False
         return True
@@ -73,6 +77,7 @@ class Notifier:
 
     def close(self) -> None:
         """Close the datagram socket."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None

@@ -317,7 +317,14 @@ def _decode_hot(frames: Sequence[bytes]) -> Message | None:
     if verb == _ACK_FRAME:
         if len(frames) != 3 or len(frames[2]) > 64:
             return None
-        header = json.loads(frames[2].decode("utf-8"))
+        body = frames[2]
+        if body[:7] == b'{"seq":' and body[-1:] == b"}":  # exactly what encode() writes
+            digits = body[7:-1]
+            # ASCII digits, no leading zero (not JSON): the number json.loads would give
+            if digits.isdigit() and digits[:1] != b"0" and len(digits) <= 19:
+                number = int(digits)
+                return Ack(seq=number) if number < _INT_LIMIT else None
+        header = json.loads(body.decode("utf-8"))
         if type(header) is not dict:
             return None
         seq = header.get("seq")

@@ -1,9 +1,18 @@
 """The handler runtime: one handler process on the bus (``numeraud-handler NAME``).
 
-The main thread owns the DEALER socket: HELLO, heartbeats (PING every interval; the supervisor is
-gone after ``liveness`` silent intervals and the socket is recreated with exponential backoff, as
-in the ZeroMQ guide's Paranoid Pirate), ACK/NACK, and the systemd watchdog. The callbacks run in
-one worker thread, one event at a time, so a long ``fit`` never stops the heartbeats.
+Two threads share the DEALER socket and hand it to each other under a lock, the *baton* (a
+ZeroMQ socket may move between threads across a full memory barrier, which taking a lock is):
+
+- the **worker** thread runs the handler's callbacks, one at a time. Between callbacks it holds
+  the baton and serves the socket itself, so an EVENT is received, handled and ACKed by one
+  thread with no hand-off between threads on the way: a thread hand-off costs more than the rest
+  of a round trip.
+- the **main** thread keeps the signals and the systemd watchdog, and, as soon as a callback
+  (``on_start`` too) has run for a moment, takes the baton and keeps the socket for as long as the
+  callback runs: heartbeats (PING every interval; the supervisor is gone after ``liveness`` silent
+  intervals and the socket is recreated with exponential backoff, as in the ZeroMQ guide's
+  Paranoid Pirate), the supervisor's frames, and the callback's ``timeout``. A long ``fit`` never
+  stops the heartbeats. When the callback returns, the worker asks for the baton back.
 
 Exit codes:
 
@@ -18,10 +27,10 @@ Exit codes:
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import importlib
 import os
+import select
 import signal
 import socket
 import sys
@@ -29,9 +38,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import zmq
 
@@ -50,6 +59,9 @@ RECONNECT_MIN: Final = 0.25
 RECONNECT_MAX: Final = 30.0
 #: How long queued ACK/NACK/BYE frames may take to leave on exit.
 FLUSH_MS: Final = 2000
+#: How often the main thread looks at the worker; a callback running longer than this gets the
+#: main thread to keep the socket (capped at a quarter of the heartbeat interval).
+TICK: Final = 0.1
 # Plain ints: pyzmq's flag enums cost an enum construction per ``&``/``|`` on the hot path.
 _POLLIN: Final = int(zmq.POLLIN)
 _EVENTS: Final = int(zmq.EVENTS)
@@ -77,7 +89,7 @@ def load_handler_class(config: Config, handler: HandlerConfig) -> type[EventHand
 
 @dataclass
 class Job:
-    """Work for the worker thread: ``start``, ``event`` or ``shutdown``."""
+    """A callback to run: ``start``, ``event`` or ``shutdown``."""
 
     kind: str
     event: HandlerEvent | None = None
@@ -85,7 +97,7 @@ class Job:
 
 @dataclass
 class Result:
-    """What the worker did."""
+    """What a callback did."""
 
     kind: str
     ok: bool
@@ -95,67 +107,17 @@ class Result:
     emitted: tuple[protocol.Emitted, ...] = ()
 
 
-class Worker(threading.Thread):
-    """Runs the handler's callbacks, one job at a time, and saves ``persistent_state``.
-
-    Jobs and results travel in deques; a zero-length message on an inproc PAIR pair (in the
-    worker's own ZeroMQ context, so the bus context can always be terminated) wakes the other side.
-    """
+class Callbacks:
+    """Runs the handler's callbacks and saves ``persistent_state`` after each event handled."""
 
     def __init__(self, handler: EventHandler, state: StateFile, log: Any) -> None:
-        super().__init__(name=f"handler-{handler.name}", daemon=True)
         self.handler = handler
         self.state = state
         self.log = log
-        self.jobs: collections.deque[Job | None] = collections.deque()  # append/popleft are thread-safe
-        self.results: collections.deque[Result] = collections.deque()
         self._secrets = secret_values()
-        self._ctx: zmq.Context[Any] = zmq.Context(io_threads=0)
-        address = f"inproc://worker-{id(self)}"
-        #: The main thread's end: poll it, then call :meth:`drain_wakeups`.
-        self.wake_socket: zmq.Socket[Any] = self._ctx.socket(zmq.PAIR)
-        self.wake_socket.bind(address)
-        self._worker_end: zmq.Socket[Any] = self._ctx.socket(zmq.PAIR)
-        self._worker_end.connect(address)
 
-    def submit(self, job: Job | None) -> None:
-        """Queue a job (``None`` stops the thread) and wake the worker; called by the main thread."""
-        self.jobs.append(job)
-        self.wake_socket.send(b"")
-
-    def queue(self, job: Job) -> None:
-        """Queue a job without waking the worker yet: the main loop calls :meth:`wake` just before
-        it blocks in its poll, so that the worker does not wake up only to wait for the GIL
-        while the main thread finishes its pass."""
-        self.jobs.append(job)
-
-    def wake(self) -> None:
-        """Wake the worker for the jobs queued by :meth:`queue` (main thread)."""
-        self.wake_socket.send(b"")
-
-    def drain_wakeups(self) -> None:
-        """Consume the wake-up messages (main thread)."""
-        while int(self.wake_socket.get(_EVENTS)) & _POLLIN:
-            self.wake_socket.recv()
-
-    def run(self) -> None:
-        """Process jobs until ``None``."""
-        while True:
-            self._worker_end.recv()
-            while self.jobs:
-                job = self.jobs.popleft()
-                if job is None:
-                    self._worker_end.close(linger=0)
-                    return
-                self.results.append(self._run(job, time.monotonic()))
-                self._worker_end.send(b"")
-
-    def close(self) -> None:
-        """Close the main thread's end (after the thread ended)."""
-        self.wake_socket.close(linger=0)
-        self._ctx.term()
-
-    def _run(self, job: Job, started: float) -> Result:
+    def run(self, job: Job, started: float) -> Result:
+        """Run ``job``'s callback; an exception becomes a failed :class:`Result` (text scrubbed)."""
         handler = self.handler
         event = job.event
         seq = event.seq if event is not None else 0
@@ -198,7 +160,11 @@ class _Connection:
     last_sent: float = 0.0
     heartbeat: float = 1.0
     liveness: int = 5
-    pending: list[protocol.Message] = field(default_factory=list)
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        os.eventfd_read(fd)
 
 
 class HandlerRuntime:
@@ -227,22 +193,40 @@ class HandlerRuntime:
         self.in_flight: _InFlight | None = None
         #: A result computed while disconnected, sent again if the same seq is redelivered.
         self.unsent: Result | None = None
+        #: An event received while ``on_start`` ran; the worker handles it first.
+        self.pending: HandlerEvent | None = None
         self.last_seq = 0
         self.stop_reason: str | None = None
         self.shutting_down = False
         self.started = False
+        self.callbacks: Callbacks | None = None
         self._sig_r, self._sig_w = socket.socketpair()
         self._sig_r.setblocking(False)
         self._sig_w.setblocking(False)
-        self.worker: Worker | None = None
-        #: An event job was queued in this loop pass; the worker is woken just before the poll.
-        self._wake_worker = False
+        #: Whoever holds it may use the socket and the bus state above.
+        self._baton = threading.Lock()
+        #: main -> worker: look at ``stop_reason``. worker -> main: give the baton back, or exited.
+        self._wake_worker = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wake_main = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        #: Whether the worker thread holds the baton (only the worker reads or writes it).
+        self._worker_holds = False
+        self._next_watchdog = clock()
+        #: When the running callback started (``None``: no callback is running). Set by the worker.
+        self._busy_since: float | None = None
+        #: The worker's exit code once its loop ended.
+        self._worker_exit: int | None = None
+        #: The last pass of the bus loop, whichever thread ran it (watchdog health).
+        self._loop_at = clock()
         #: The latest STATUS text for systemd (sent with READY=1 if it came before).
         self._status: str | None = None
+        heartbeat = config.bus.heartbeat_interval
+        self._tick = min(TICK, heartbeat / 4)
+        #: The bus loop turns at least once a second; this much silence means it is stuck.
+        self._stall = max(5.0, 3 * heartbeat)
 
     # ---- set-up ----
 
-    def _build(self) -> Worker:
+    def _build(self) -> Callbacks:
         cls = load_handler_class(self.config, self.spec)
         state = StateFile(self.spec.state_dir / "state.json")
         try:
@@ -261,7 +245,7 @@ class HandlerRuntime:
         )
         handler = build_handler(cls, context)
         handler.log = self.log
-        return Worker(handler, state, self.log)
+        return Callbacks(handler, state, self.log)
 
     def _connect(self, now: float) -> None:
         sock: zmq.Socket[Any] = self.ctx.socket(zmq.DEALER)
@@ -275,12 +259,11 @@ class HandlerRuntime:
         if endpoint.startswith("tcp://"):
             self._enable_curve(sock)
         sock.connect(endpoint)
-        interval = self.config.bus.heartbeat_interval
         self.conn = _Connection(
             sock=sock,
             last_heard=now,
             last_sent=now,
-            heartbeat=interval,
+            heartbeat=self.config.bus.heartbeat_interval,
             liveness=self.config.bus.heartbeat_liveness,
         )
         self._hello(now)
@@ -310,7 +293,7 @@ class HandlerRuntime:
         self.log.warning("supervisor connection lost; reconnecting", reason=why, retry_in_s=self.reconnect_delay)
         self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX)
 
-    # ---- sending ----
+    # ---- sending (baton held) ----
 
     def _send(self, message: protocol.Message, now: float) -> bool:
         conn = self.conn
@@ -338,23 +321,26 @@ class HandlerRuntime:
             self.conn.welcomed = False
         self._send(protocol.Hello(name=self.name, pid=os.getpid(), last_seq=self.last_seq), now)
 
-    # ---- the loop ----
+    # ---- the process ----
 
     def run(self) -> int:
         """Build the handler, connect, serve events until stopped; returns the exit code."""
         try:
-            self.worker = self._build()
+            self.callbacks = self._build()
         except ConfigError as exc:
             self.log.error("invalid configuration", error=str(exc))
             print(f"numeraud-handler: {exc}", file=sys.stderr)
             return EX_CONFIG
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         old_wakeup = signal.set_wakeup_fd(self._sig_w.fileno())
+        worker = threading.Thread(target=self._worker_main, name=f"handler-{self.name}", daemon=True)
         try:
-            self.worker.start()
-            self.worker.submit(Job("start"))
+            # The main thread keeps the socket while on_start runs in the worker.
+            self._baton.acquire()
+            self._busy_since = self.clock()
             self._connect(self.clock())
-            return self._loop(self.worker)
+            worker.start()
+            return self._main(worker)
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
@@ -363,22 +349,119 @@ class HandlerRuntime:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop_reason = signal.Signals(signum).name
 
-    def _loop(self, worker: Worker) -> int:
+    def _main(self, worker: threading.Thread) -> int:
+        """The main thread (holding the baton at first): watchdog, signals, and the socket while
+        a callback runs."""
         watchdog_every = self.notifier.watchdog_interval
-        next_watchdog = self.clock()
+        waiter = select.poll()
+        waiter.register(self._sig_r.fileno(), select.POLLIN)
+        waiter.register(self._wake_main, select.POLLIN)
+        holding = True
+        stop_passed_on = False
+        while True:
+            if holding:
+                code = self._serve(guard=True)
+                if code is not None:
+                    return self._exit(code, worker)
+                holding = False
+                self._baton.release()
+            now = self.clock()
+            wake_at = now + self._tick
+            if watchdog_every is not None and self._next_watchdog < wake_at:
+                wake_at = self._next_watchdog
+            waiter.poll(max(0, int((wake_at - now) * 1000) + 1))
+            now = self.clock()
+            with contextlib.suppress(OSError):
+                self._sig_r.recv(64)
+            _drain(self._wake_main)
+            if self.stop_reason is not None and not stop_passed_on:
+                stop_passed_on = True
+                os.eventfd_write(self._wake_worker, 1)
+            if self._worker_exit is not None:
+                self._baton.acquire()
+                return self._exit(self._worker_exit, worker)
+            self._feed_watchdog(now)
+            busy_since = self._busy_since
+            if busy_since is not None and now - busy_since >= self._tick and self._baton.acquire(blocking=False):
+                holding = self._busy_since is not None  # the callback may have ended meanwhile
+                if not holding:
+                    self._baton.release()
+
+    def _feed_watchdog(self, now: float) -> None:
+        """Main thread: WATCHDOG=1 when due and healthy. systemd arms the watchdog at READY=1
+        (sent once on_start is done), so the first WATCHDOG=1 never goes before it."""
+        every = self.notifier.watchdog_interval
+        if every is None or now < self._next_watchdog or not self.started:
+            return
+        if self._healthy(now):
+            self.notifier.watchdog()
+        self._next_watchdog = now + every
+
+    def _healthy(self, now: float) -> bool:
+        """Whether to feed the watchdog: the running callback is within its timeout, or the bus
+        loop turns."""
+        if self._busy_since is not None:
+            in_flight, timeout = self.in_flight, self.spec.timeout
+            return in_flight is None or timeout is None or now - in_flight.started < timeout
+        return now - self._loop_at < self._stall
+
+    def _worker_main(self) -> None:
+        """The worker thread: on_start, then the bus loop with the callbacks run in place."""
+        code: int | None = EXIT_FAILURE
+        try:
+            result = self._call(Job("start"), holding=False)
+            code = self._on_result(result, self.clock())
+            if code is None:
+                code = self._serve(guard=False)
+        except BaseException:
+            self.log.exception("handler runtime failed")
+        finally:
+            self._worker_exit = EXIT_FAILURE if code is None else code
+            if self._worker_holds:
+                self._worker_holds = False
+                self._baton.release()
+            os.eventfd_write(self._wake_main, 1)
+
+    def _call(self, job: Job, *, holding: bool = True) -> Result:
+        """Run a callback in the worker thread without the baton, then take it back."""
+        self._busy_since = started = self.clock()
+        if holding:
+            self._worker_holds = False
+            self._baton.release()
+        try:
+            return self.callbacks.run(job, started) if self.callbacks is not None else Result(job.kind, False, 0.0)
+        finally:
+            self._busy_since = None
+            if not self._baton.acquire(blocking=False):
+                os.eventfd_write(self._wake_main, 1)  # the main thread keeps the socket: ask for it
+                self._baton.acquire()
+            self._worker_holds = True
+
+    # ---- the bus loop (baton held) ----
+
+    def _serve(self, *, guard: bool) -> int | None:
+        """Serve the socket: the worker between callbacks (``guard=False``), or the main thread
+        while one runs (``guard=True``, until it ends: then ``None``). Returns an exit code."""
         timeout = self.spec.timeout
         poller: zmq.Poller | None = None
         polled: _Connection | None = None
-        wake_socket, results = worker.wake_socket, worker.results
-        sig_r = self._sig_r
-        sig_fd = sig_r.fileno()
+        own_wake = self._wake_main if guard else self._wake_worker
+        sig_fd = self._sig_r.fileno()
         while True:
             now = self.clock()
-            if self.stop_reason is not None and not self.shutting_down and self.in_flight is None and self.started:
-                self.shutting_down = True
-                self.log.info("stopping", reason=self.stop_reason)
-                self.notifier.stopping(f"handler {self.name}: stopping")
-                worker.submit(Job("shutdown"))
+            self._loop_at = now
+            if guard:
+                if self._busy_since is None:
+                    return None
+            else:
+                if self.pending is not None:
+                    event, self.pending = self.pending, None
+                    code = self._handle(event)
+                    if code is not None:
+                        return code
+                    continue
+                if self.stop_reason is not None and not self.shutting_down and self.in_flight is None and self.started:
+                    return self._shutdown()
             if self.conn is None and now >= self.reconnect_at and not self.shutting_down:
                 self._connect(now)
             conn = self.conn
@@ -387,56 +470,51 @@ class HandlerRuntime:
                 wake_at = min(now + 1.0, conn.last_sent + heartbeat, conn.last_heard + heartbeat * conn.liveness)
             else:
                 wake_at = min(now + 1.0, self.reconnect_at)
-            if watchdog_every is not None and self.started and next_watchdog < wake_at:
-                wake_at = next_watchdog
             in_flight = self.in_flight
-            if in_flight is not None and timeout is not None and in_flight.started + timeout < wake_at:
-                wake_at = in_flight.started + timeout
+            if guard:
+                wake_at = min(wake_at, now + self._tick)  # watchdog, and the callback's end
+                if in_flight is not None and timeout is not None and in_flight.started + timeout < wake_at:
+                    wake_at = in_flight.started + timeout
             if poller is None or polled is not conn:
                 poller, polled = zmq.Poller(), conn
                 if conn is not None:
                     poller.register(conn.sock, zmq.POLLIN)
-                poller.register(wake_socket, zmq.POLLIN)
-                poller.register(sig_r, zmq.POLLIN)
-            if self._wake_worker:
-                self._wake_worker = False
-                worker.wake()
+                poller.register(own_wake, zmq.POLLIN)
+                if guard:
+                    poller.register(sig_fd, zmq.POLLIN)
             ready = dict(poller.poll(max(0, int((wake_at - now) * 1000) + 1)))
             now = self.clock()
             if conn is not None and conn.sock in ready:
                 sock = conn.sock
                 for _ in range(64):
-                    if not int(sock.get(_EVENTS)) & _POLLIN:
+                    if not cast(int, sock.get(_EVENTS)) & _POLLIN:
                         break
-                    code = self._on_message(sock.recv_multipart(_NOBLOCK), now, worker)
+                    code = self._on_message(sock.recv_multipart(_NOBLOCK), now, guard=guard)
                     if code is not None:
-                        return self._exit(code, worker)
+                        return code
                     if self.conn is not conn:
                         break
-            if sig_r in ready or sig_fd in ready:
+                now = self.clock()  # a callback may have run
+            if own_wake in ready:
+                _drain(own_wake)
+            if guard and sig_fd in ready:
                 with contextlib.suppress(OSError):
-                    sig_r.recv(64)
-            if wake_socket in ready:
-                worker.drain_wakeups()
-            while results:
-                code = self._on_result(results.popleft(), now)
-                if code is not None:
-                    return self._exit(code, worker)
+                    self._sig_r.recv(64)
+                if self.stop_reason is not None:
+                    os.eventfd_write(self._wake_worker, 1)
             conn = self.conn
             if conn is not None:
                 if now - conn.last_heard >= conn.heartbeat * conn.liveness:
                     self._drop_connection(now, f"no frame from the supervisor for {now - conn.last_heard:.1f}s")
                 elif now - conn.last_sent >= conn.heartbeat:
                     self._send(protocol.Ping(), now)
-            if self.in_flight is not None and timeout is not None and now - self.in_flight.started >= timeout:
-                return self._give_up(self.in_flight, timeout, now)
-            # systemd arms the watchdog at READY=1 (sent once on_start is done), so the first
-            # WATCHDOG=1 never goes before it.
-            if watchdog_every is not None and now >= next_watchdog and self.started:
-                self.notifier.watchdog()
-                next_watchdog = now + watchdog_every
+            if guard:
+                in_flight = self.in_flight
+                if in_flight is not None and timeout is not None and now - in_flight.started >= timeout:
+                    return self._give_up(in_flight, timeout, now)
+                self._feed_watchdog(now)
 
-    def _on_message(self, frames: list[bytes], now: float, worker: Worker) -> int | None:
+    def _on_message(self, frames: list[bytes], now: float, *, guard: bool) -> int | None:
         conn = self.conn
         if conn is None:
             return None
@@ -447,8 +525,7 @@ class HandlerRuntime:
             self.log.warning("bad frame from supervisor", code=exc.code, error=exc.message)
             return None
         if type(message) is protocol.Event:  # the one of every round trip, before the match
-            self._on_event(message, now, worker)
-            return None
+            return self._on_event(message, now, guard=guard)
         match message:
             case protocol.Welcome():
                 conn.welcomed = True
@@ -460,7 +537,7 @@ class HandlerRuntime:
                 if self.started:  # before on_start is done, READY=1 carries it: READY comes first
                     self.notifier.status(self._status)
             case protocol.Event():
-                self._on_event(message, now, worker)
+                return self._on_event(message, now, guard=guard)
             case protocol.Ping():
                 self._send(protocol.Pong(), now)
             case protocol.Pong():
@@ -488,17 +565,17 @@ class HandlerRuntime:
             self._hello(now)  # the supervisor restarted and does not know this socket yet
         return None
 
-    def _on_event(self, message: protocol.Event, now: float, worker: Worker) -> None:
+    def _on_event(self, message: protocol.Event, now: float, *, guard: bool) -> int | None:
         if self.shutting_down:
-            return  # our BYE follows; the supervisor delivers the event again to the next process
+            return None  # our BYE follows; the supervisor delivers the event again to the next process
         if self.in_flight is not None:
             if self.in_flight.seq != message.seq:
                 self._send(protocol.Nack(message.seq, f"busy with event {self.in_flight.seq}"), now)
-            return  # the same event again (after a reconnect): its result goes out when ready
+            return None  # the same event again (after a reconnect): its result goes out when ready
         if self.unsent is not None and self.unsent.seq == message.seq:
             result, self.unsent = self.unsent, None
             self._reply(result, now)
-            return
+            return None
         self.unsent = None
         event = HandlerEvent(
             message.seq,
@@ -510,8 +587,15 @@ class HandlerRuntime:
             dict(message.payload),
         )
         self.in_flight = _InFlight(message.seq, now, event)
-        worker.queue(Job("event", event))
-        self._wake_worker = True  # at the end of this loop pass, just before the poll
+        if guard:  # on_start is still running: the worker takes the event when it is done
+            self.pending = event
+            return None
+        return self._handle(event)
+
+    def _handle(self, event: HandlerEvent) -> int | None:
+        """Worker thread: run the event's callback in place, then answer."""
+        result = self._call(Job("event", event))
+        return self._on_result(result, self.clock())
 
     def _reply(self, result: Result, now: float) -> bool:
         if result.ok:
@@ -523,13 +607,10 @@ class HandlerRuntime:
             if not result.ok:
                 self.log.error("on_start failed; exiting", error=result.error)
                 return EXIT_FAILURE
+            # READY=1 once on_start is done, and before the main thread may send WATCHDOG=1
+            self.notifier.ready(self._status or f"handler {self.name}: started")
             self.started = True
-            self.notifier.ready(self._status or f"handler {self.name}: started")  # READY once on_start is done
             return None
-        if result.kind == "shutdown":
-            if self.conn is not None:
-                self._send(protocol.Bye("handler stopping"), now)
-            return EXIT_OK
         in_flight = self.in_flight
         self.in_flight = None
         if in_flight is None or in_flight.seq != result.seq:
@@ -558,6 +639,16 @@ class HandlerRuntime:
                 self.stop_reason = "recycle"
         return None
 
+    def _shutdown(self) -> int:
+        """Worker thread: on_shutdown, BYE, exit 0."""
+        self.shutting_down = True
+        self.log.info("stopping", reason=self.stop_reason)
+        self.notifier.stopping(f"handler {self.name}: stopping")
+        self._call(Job("shutdown"))
+        if self.conn is not None:
+            self._send(protocol.Bye("handler stopping"), self.clock())
+        return EXIT_OK
+
     def _give_up(self, in_flight: _InFlight, timeout: float, now: float) -> int:
         self.log.error(
             "callback timed out; exiting so a fresh process gets the event",
@@ -571,24 +662,24 @@ class HandlerRuntime:
         self._hard_exit(EXIT_TIMEOUT)
         return EXIT_TIMEOUT  # pragma: no cover - _hard_exit does not return
 
-    def _exit(self, code: int, worker: Worker) -> int:
-        busy = self.in_flight is not None or bool(worker.jobs) or (not self.started and code != EXIT_OK)
-        if code != EXIT_OK and busy:
-            self._hard_exit(code)
+    # ---- exit (main thread, baton held) ----
+
+    def _exit(self, code: int, worker: threading.Thread) -> int:
+        if code != EXIT_OK and self._busy_since is not None:
+            self._hard_exit(code)  # a callback is still running: it cannot be stopped
         self._close(worker)
         return code
 
-    def _close(self, worker: Worker) -> None:
-        worker.submit(None)
+    def _close(self, worker: threading.Thread) -> None:
         if self.conn is not None:
             self.conn.sock.close(linger=FLUSH_MS)
             self.conn = None
         self.ctx.term()
         worker.join(timeout=FLUSH_MS / 1000)
-        if not worker.is_alive():
-            worker.close()
         for s in (self._sig_r, self._sig_w):
             s.close()
+        for fd in (self._wake_worker, self._wake_main):
+            os.close(fd)
 
     def _hard_exit(self, code: int) -> None:
         """Exit now although the worker thread may be stuck in user code (it cannot be killed)."""

@@ -200,14 +200,13 @@ class Session:
 
     def next_deadline(self) -> float | None:
         """The earliest time at which :meth:`tick` may change something (for the poll timeout)."""
-        times = []
-        if self.peer is not None:
-            times.append(self.last_seen + self.policy.silence)
-        if self.state is State.BUSY and self.deadline is not None:
-            times.append(self.deadline)
-        if self.state is State.BACKOFF:
-            times.append(self.retry_at)
-        return min(times) if times else None
+        # Called on every pass of the supervisor loop for every handler: no lists.
+        at = None if self.peer is None else self.last_seen + self.policy.silence
+        state = self.state
+        other = self.deadline if state is State.BUSY else self.retry_at if state is State.BACKOFF else None
+        if other is None:
+            return at
+        return other if at is None or other < at else at
 
     # -- helpers --
 

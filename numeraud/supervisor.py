@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import zmq
 
@@ -44,6 +44,11 @@ ZMQ_MAX_MSG: Final = 4 * protocol.MAX_MESSAGE_BYTES
 #: Messages read per socket per loop pass, so one busy socket cannot starve the rest.
 BATCH: Final = 256
 STATUS_EVERY: Final = 10.0
+# Plain ints: pyzmq's flag enums cost an enum construction per ``&``/``|`` on the hot path.
+_POLLIN: Final = int(zmq.POLLIN)
+_EVENTS: Final = int(zmq.EVENTS)
+_NOBLOCK: Final = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK: Final = int(zmq.SNDMORE) | _NOBLOCK
 
 
 @dataclass
@@ -295,16 +300,16 @@ class Supervisor:
             now = self.clock()
             if bus in ready:
                 for _ in range(BATCH):
-                    if not int(bus.get(zmq.EVENTS)) & zmq.POLLIN:
+                    if not cast(int, bus.get(_EVENTS)) & _POLLIN:
                         break
-                    frames = bus.recv_multipart(zmq.NOBLOCK)
+                    frames = bus.recv_multipart(_NOBLOCK)
                     if len(frames) >= 2:
                         dispatcher.on_frames(frames[0], frames[1:], now)
             if ctl in ready:
                 for _ in range(BATCH):
-                    if not int(ctl.get(zmq.EVENTS)) & zmq.POLLIN:
+                    if not cast(int, ctl.get(_EVENTS)) & _POLLIN:
                         break
-                    self._on_control(ctl, ctl.recv_multipart(zmq.NOBLOCK), now)
+                    self._on_control(ctl, ctl.recv_multipart(_NOBLOCK), now)
             if wake.fileno() in ready or wake in ready:
                 try:
                     while wake.recv(512):
@@ -334,10 +339,16 @@ class Supervisor:
                 next_status = now + STATUS_EVERY
 
     def _send(self, peer: bytes, frames: list[bytes]) -> bool:
-        if self._bus is None:
+        bus = self._bus
+        if bus is None:
             return False
         try:
-            self._bus.send_multipart([peer, *frames], zmq.NOBLOCK)
+            # What send_multipart does, without its per-frame flag enum arithmetic. The ROUTER
+            # refuses the identity frame (unroutable, or at the HWM) before anything is queued.
+            bus.send(peer, _SNDMORE_NOBLOCK)
+            for frame in frames[:-1]:
+                bus.send(frame, _SNDMORE_NOBLOCK)
+            bus.send(frames[-1], _NOBLOCK)
         except zmq.ZMQError as exc:
             if exc.errno in (errno.EHOSTUNREACH, zmq.EAGAIN):
                 return False

@@ -199,6 +199,20 @@ def test_decoding_an_ack_gives_what_the_general_decoder_gives(header: dict[str, 
     assert _fast_outcome(frames) == _reference_outcome(frames)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789-+.e ٣", max_size=22) | st.integers(min_value=-1, max_value=2**64).map(str))
+def test_decoding_a_compact_ack_gives_what_the_general_decoder_gives(number: str) -> None:
+    # {"seq":N} exactly as encode() writes it takes a path of its own, without json.loads
+    frames = [PROTOCOL, b"ACK", b'{"seq":' + number.encode() + b"}"]
+    assert _fast_outcome(frames) == _reference_outcome(frames)
+
+
+@pytest.mark.parametrize("number", ["0", "007", "1", "9223372036854775807", "9223372036854775808", "-1", "1e3"])
+def test_compact_acks_at_the_edges_decode_as_the_general_decoder_does(number: str) -> None:
+    frames = [PROTOCOL, b"ACK", b'{"seq":' + number.encode() + b"}"]
+    assert _fast_outcome(frames) == _reference_outcome(frames)
+
+
 @pytest.mark.parametrize(
     "frames",
     [

@@ -1,79 +1,73 @@
-"""The handler runtime's worker thread: jobs queued by the main thread, results signalled back."""
+"""The handler runtime's callback runner: results, persistent state, errors scrubbed of secrets."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
+import pytest
 import structlog
-import zmq
 
-from numeraud.runtime import Job, Worker
+from numeraud.runtime import Callbacks, Job
 from numeraud.sdk import EventHandler, HandlerContext, HandlerEvent, StateFile, build_handler
 
 
 class Seen(EventHandler):
-    """Remembers the rounds it was called for."""
+    """Remembers the rounds it was called for, and emits one event per round."""
 
     def on_round_begin(self, round_number: int) -> None:
         self.persistent_state.setdefault("rounds", []).append(round_number)
+        self.emit("seen", round=round_number)
 
 
-def _worker(tmp_path: Path) -> Worker:
-    handler = build_handler(Seen, HandlerContext(name="seen", state_dir=tmp_path))
-    return Worker(handler, StateFile(tmp_path / "state.json"), structlog.get_logger("test"))
+def _callbacks(cls: type[EventHandler], tmp_path: Path) -> Callbacks:
+    handler = build_handler(cls, HandlerContext(name="seen", state_dir=tmp_path))
+    return Callbacks(handler, StateFile(tmp_path / "state.json"), structlog.get_logger("test"))
 
 
 def _event(seq: int) -> HandlerEvent:
     return HandlerEvent(seq, f"id-{seq}", "round_begin", 40 + seq, 1, "t", {})
 
 
-def _wait_for_result(worker: Worker, timeout: float = 10.0) -> None:
-    poller = zmq.Poller()
-    poller.register(worker.wake_socket, zmq.POLLIN)
-    deadline = time.monotonic() + timeout
-    while not worker.results:
-        assert time.monotonic() < deadline, "no result from the worker"
-        poller.poll(100)
-        worker.drain_wakeups()
+def test_events_run_their_callback_save_the_state_and_return_what_was_emitted(tmp_path: Path) -> None:
+    callbacks = _callbacks(Seen, tmp_path)
+    results = [callbacks.run(Job("event", _event(seq)), 0.0) for seq in (1, 2)]
+    assert [(r.kind, r.ok, r.seq, [e.kind for e in r.emitted]) for r in results] == [
+        ("event", True, 1, ["seen"]),
+        ("event", True, 2, ["seen"]),
+    ]
+    assert callbacks.handler.persistent_state == {"rounds": [41, 42]}
+    assert StateFile(tmp_path / "state.json").load() == {"rounds": [41, 42]}
+    assert callbacks.handler.event is None  # only set while the callback runs
 
 
-def test_a_queued_event_runs_once_the_worker_is_woken_and_its_result_wakes_the_main_thread(tmp_path: Path) -> None:
-    worker = _worker(tmp_path)
-    worker.start()
-    try:
-        worker.queue(Job("event", _event(1)))
-        worker.queue(Job("event", _event(2)))
-        worker.wake()
-        _wait_for_result(worker)
-        while len(worker.results) < 2:
-            _wait_for_result(worker)
-        results = [worker.results.popleft() for _ in range(2)]
-        assert [(r.kind, r.ok, r.seq, r.emitted) for r in results] == [("event", True, 1, ()), ("event", True, 2, ())]
-        assert worker.handler.persistent_state == {"rounds": [41, 42]}
-        assert StateFile(tmp_path / "state.json").load() == {"rounds": [41, 42]}
-    finally:
-        worker.submit(None)
-        worker.join(timeout=10)
-        worker.close()
-    assert not worker.is_alive()
+def test_a_failing_callback_is_a_failed_result_with_its_error_and_no_state_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NUMERAI_SECRET_KEY", "s3cr3t-value-123")
 
-
-def test_a_failing_callback_is_a_failed_result_with_its_error(tmp_path: Path) -> None:
     class Boom(EventHandler):
         def on_round_begin(self, round_number: int) -> None:
-            raise ValueError(f"no round {round_number}")
+            self.persistent_state["touched"] = True
+            raise ValueError(f"no round {round_number} with s3cr3t-value-123")
 
-    handler = build_handler(Boom, HandlerContext(name="boom", state_dir=tmp_path))
-    worker = Worker(handler, StateFile(tmp_path / "state.json"), structlog.get_logger("test"))
-    worker.start()
-    try:
-        worker.submit(Job("event", _event(3)))
-        _wait_for_result(worker)
-        result = worker.results.popleft()
-        assert (result.kind, result.ok, result.seq) == ("event", False, 3)
-        assert result.error == "ValueError: no round 43"
-    finally:
-        worker.submit(None)
-        worker.join(timeout=10)
-        worker.close()
+    callbacks = _callbacks(Boom, tmp_path)
+    result = callbacks.run(Job("event", _event(3)), 0.0)
+    assert (result.kind, result.ok, result.seq) == ("event", False, 3)
+    assert result.error == "ValueError: no round 43 with [redacted]"
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_start_and_shutdown_jobs_call_on_start_and_on_shutdown(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    class Lifecycle(EventHandler):
+        def on_start(self) -> None:
+            calls.append("start")
+
+        def on_shutdown(self) -> None:
+            calls.append("shutdown")
+
+    callbacks = _callbacks(Lifecycle, tmp_path)
+    assert callbacks.run(Job("start"), 0.0).ok
+    assert callbacks.run(Job("shutdown"), 0.0).ok
+    assert calls == ["start", "shutdown"]
