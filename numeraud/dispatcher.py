@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from numeraud import protocol
@@ -42,6 +43,8 @@ SendFn = Callable[[bytes, list[bytes]], bool]
 
 #: Transitions of the busy/idle cycle happen on every event; they are logged at debug level.
 _ROUTINE: Final = {(State.READY, State.BUSY), (State.BUSY, State.READY)}
+#: The payload of an EVENT built from the log: its body frame carries the payload instead.
+_STORED_PAYLOAD: Final[Mapping[str, Any]] = MappingProxyType({})
 #: Largest payload accepted by :meth:`Dispatcher.append_event` (the EVENT must fit in a message).
 MAX_PAYLOAD_BYTES: Final = protocol.MAX_MESSAGE_BYTES - 4096
 EVENT_CACHE: Final = 1024
@@ -193,11 +196,17 @@ class Dispatcher:
         self.flush(now)
         if self.store_error is not None:
             return
-        acked = {name: s.acked_seq for name, s in self.sessions.items()}
+        acked: dict[str, int] | None = None
+        head, after, serial = self.head, self.after, self.serial
         for name, session in self.sessions.items():
-            if not session.wants_event(now):
+            if session.acked_seq >= head or not session.wants_event(now):
                 continue
-            seq = next_delivery(name, acked, self.head, self.after, self.serial)
+            if serial or after[name]:
+                if acked is None:
+                    acked = {other: s.acked_seq for other, s in self.sessions.items()}
+                seq = next_delivery(name, acked, head, after, serial)
+            else:
+                seq = session.acked_seq + 1  # what next_delivery says without after and serial
             if seq is not None:
                 self._perform(session, session.event_available(seq, now), now)
 
@@ -384,14 +393,8 @@ class Dispatcher:
         if cached is not None and cached[0] == action.attempt:
             frames = cached[1]
         else:
-            message = protocol.Event(
-                event.seq, event.event_id, event.kind, event.round, action.attempt, event.created, event.payload
-            )
             try:
-                body = self._bodies.get(event.seq)
-                if body is None:
-                    body = self._bodies[event.seq] = protocol.encode_payload(event.payload)
-                frames = protocol.encode_event(message, body)
+                frames = self._encode_event(event, action.attempt)
             except protocol.ProtocolError as exc:
                 self.log.error("event cannot be sent", handler=session.name, seq=action.seq, error=exc.message)
                 self._perform(session, session.nack(action.peer, action.seq, f"cannot send: {exc.message}", now), now)
@@ -402,6 +405,24 @@ class Dispatcher:
             self.log.info("handler unreachable", handler=session.name, peer=action.peer.hex())
             self._perform(session, session.commit_failed(action.seq, "handler unreachable", now), now)
             self._perform(session, session.bye(action.peer, "unreachable", now), now)
+
+    def _encode_event(self, event: StoredEvent, attempt: int) -> list[bytes]:
+        """EVENT frames; the payload goes as the log stores it (a JSON object), unless that text
+        is too large (ASCII-escaped) where the protocol's own encoding fits."""
+        body = self._bodies.get(event.seq)
+        message = protocol.Event(
+            event.seq, event.event_id, event.kind, event.round, attempt, event.created, _STORED_PAYLOAD
+        )
+        if body is None:
+            body = event.payload_json.encode()
+            try:
+                frames = protocol.encode_event(message, body)
+            except protocol.ProtocolError:
+                body = protocol.encode_payload(event.payload)
+                frames = protocol.encode_event(message, body)
+            self._bodies[event.seq] = body
+            return frames
+        return protocol.encode_event(message, body)
 
     def flush(self, now: float) -> None:
         """Commit the ACKs received since the last flush in one transaction (group commit), then

@@ -14,6 +14,7 @@ is one of :data:`ERROR_CODES`. No I/O happens here.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import re
@@ -202,9 +203,10 @@ def encode(message: Message) -> list[bytes]:
 
 
 def encode_event(message: Event, body: bytes | None) -> list[bytes]:
-    """:func:`encode` for an EVENT, reusing ``body`` (the payload as :func:`encode` would write
-    it, see :func:`encode_payload`) when given: an event goes to every handler, maybe more than
-    once, with the same payload. Raises :class:`ProtocolError` as :func:`encode` does."""
+    """:func:`encode` for an EVENT, reusing ``body`` when given: the payload as a JSON object
+    (:func:`encode_payload`, or the event log's own text), since an event goes to every handler,
+    maybe more than once, with the same payload. ``message.payload`` is not read then. Raises
+    :class:`ProtocolError` as :func:`encode` does."""
     seq, round_, attempt = message.seq, message.round, message.attempt
     event_id, kind, created = message.event_id, message.kind, message.created
     if not (
@@ -215,6 +217,8 @@ def encode_event(message: Event, body: bytes | None) -> list[bytes]:
         and type(kind) is str
         and type(created) is str
     ):
+        if body is not None:  # the general path encodes the payload itself
+            message = dataclasses.replace(message, payload=json.loads(body))
         return _encode(message)
     header = (
         f'{{"seq":{seq},"event_id":{_encode_str(event_id)},"kind":{_encode_str(kind)},'

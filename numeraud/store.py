@@ -19,6 +19,7 @@ was rolled back, so nothing is acknowledged that was not committed. No socket I/
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
@@ -137,10 +138,17 @@ class StoredEvent:
     event_id: str
     kind: str
     round: int | None
-    payload: Mapping[str, Any]
+    #: The payload as stored: a JSON object. The dispatcher sends it as it is.
+    payload_json: str
     source: str
     parent_seq: int | None
     created: str
+
+    @functools.cached_property
+    def payload(self) -> Mapping[str, Any]:
+        """The payload, decoded when first read."""
+        value: dict[str, Any] = json.loads(self.payload_json)
+        return value
 
     def as_dict(self) -> dict[str, Any]:
         """The event as a JSON-ready dict (control replies, ``numeraudctl events``)."""
@@ -524,7 +532,7 @@ def _event(row: Sequence[Any]) -> StoredEvent:
         event_id=row[1],
         kind=row[2],
         round=row[3],
-        payload=json.loads(row[4]),
+        payload_json=row[4],
         source=row[5],
         parent_seq=row[6],
         created=row[7],
