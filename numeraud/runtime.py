@@ -486,10 +486,16 @@ class HandlerRuntime:
             now = self.clock()
             if conn is not None and conn.sock in ready:
                 sock = conn.sock
-                for _ in range(64):
-                    if not cast(int, sock.get(_EVENTS)) & _POLLIN:
+                for i in range(64):
+                    # poll just said a message is there; ZMQ_EVENTS costs a syscall, so it is
+                    # asked only for the ones after the first
+                    if i and not cast(int, sock.get(_EVENTS)) & _POLLIN:
                         break
-                    code = self._on_message(sock.recv_multipart(_NOBLOCK), now, guard=guard)
+                    try:
+                        frames = sock.recv_multipart(_NOBLOCK)
+                    except zmq.Again:
+                        break
+                    code = self._on_message(frames, now, guard=guard)
                     if code is not None:
                         return code
                     if self.conn is not conn:
@@ -584,7 +590,7 @@ class HandlerRuntime:
             message.round,
             message.attempt,
             message.created,
-            dict(message.payload),
+            message.payload,  # a dict of its own, just decoded
         )
         self.in_flight = _InFlight(message.seq, now, event)
         if guard:  # on_start is still running: the worker takes the event when it is done

@@ -299,10 +299,15 @@ class Supervisor:
             ready = dict(poller.poll(timeout_ms))
             now = self.clock()
             if bus in ready:
-                for _ in range(BATCH):
-                    if not cast(int, bus.get(_EVENTS)) & _POLLIN:
+                for i in range(BATCH):
+                    # poll just said a message is there; ZMQ_EVENTS costs a syscall, so it is
+                    # asked only for the ones after the first
+                    if i and not cast(int, bus.get(_EVENTS)) & _POLLIN:
                         break
-                    frames = bus.recv_multipart(_NOBLOCK)
+                    try:
+                        frames = bus.recv_multipart(_NOBLOCK)
+                    except zmq.Again:
+                        break
                     if len(frames) >= 2:
                         dispatcher.on_frames(frames[0], frames[1:], now)
             if ctl in ready:

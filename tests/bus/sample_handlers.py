@@ -16,6 +16,7 @@ class Recorder(EventHandler):
 
     Behaviour options: ``fail_kinds`` (raise on these kinds while ``attempt <= fail_times``),
     ``block_kind`` (wait in the callback until the file ``options.release`` exists),
+    ``block_start`` (the same in ``on_start``),
     ``emit_on``/``emit_kind`` (emit an event when handling a kind).
     """
 
@@ -43,6 +44,11 @@ class Recorder(EventHandler):
 
     def on_start(self) -> None:
         self._record("on_start", state=dict(self.persistent_state))
+        if self.options.get("block_start"):
+            release = Path(self.options["release"])
+            while not release.exists():
+                time.sleep(0.01)
+            self._record("on_start_done")
 
     def on_shutdown(self) -> None:
         self._record("on_shutdown")
