@@ -241,7 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ")"
     )
     print(f"ratio a/b (median RTT, 1 handler): {ratio:.2f}  (target <= 2)")
-    print(f"acked events/s per handler, 1 handler: {one['events_per_s_per_handler']:.0f}  (target >= 3000)")
+    share = one["events_per_s_per_handler"] / floor["events_per_s"]
+    print(
+        f"acked events/s per handler, 1 handler: {one['events_per_s_per_handler']:.0f}  (target >= 3000;"
+        f" {share:.2f} of the floor's {floor['events_per_s']:.0f}/s on this machine now)"
+    )
     if args.json:
         print(
             json.dumps(
@@ -254,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ratio": round(ratio, 3),
                     "ratios": [round(x, 3) for x in ratios],
                     "events_per_s": round(one["events_per_s_per_handler"], 1),
+                    "events_per_s_share_of_floor": round(share, 3),
                     "many_handlers": args.handlers_many,
                     "many_median_rtt_us": round(many["median_rtt_us"], 1),
                     "many_p99_rtt_us": round(many["p99_rtt_us"], 1),

@@ -12,6 +12,7 @@ store until a write succeeds again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -210,6 +211,35 @@ class Dispatcher:
             if seq is not None:
                 self._perform(session, session.event_available(seq, now), now)
 
+    def prepare(self) -> None:
+        """Encode each busy handler's next event now, while the supervisor waits for the ACKs:
+        the EVENT then leaves right after the ACK's commit."""
+        if self.store_error is not None:
+            return
+        head, frames = self.head, self._frames
+        for session in self.sessions.values():
+            in_flight = session.in_flight
+            if in_flight is None or in_flight >= head or in_flight + 1 in frames:
+                continue
+            event = self._events.get(in_flight + 1)
+            # Errors are _deliver's to report, when the event is due.
+            with contextlib.suppress(StoreError, protocol.ProtocolError):
+                if event is None:
+                    event = self._read_ahead(in_flight + 1)
+                if event is not None:
+                    frames[event.seq] = (1, self._encode_event(event, 1))
+
+    def _read_ahead(self, seq: int) -> StoredEvent | None:
+        """Read event ``seq`` and the ones after it (every handler will want them) into the cache."""
+        for loaded in self.store.events(after=seq - 1, limit=READ_AHEAD):
+            self._events[loaded.seq] = loaded
+        while len(self._events) > EVENT_CACHE:
+            oldest = next(iter(self._events))
+            del self._events[oldest]
+            self._bodies.pop(oldest, None)
+            self._frames.pop(oldest, None)
+        return self._events.get(seq)
+
     def next_deadline(self) -> float | None:
         """The earliest time a tick may change something."""
         times = [t for s in self.sessions.values() if (t := s.next_deadline()) is not None]
@@ -373,17 +403,9 @@ class Dispatcher:
         event = self._events.get(action.seq)
         if event is None:
             try:
-                # Read ahead: the handler (and the others) will want the next ones too.
-                for loaded in self.store.events(after=action.seq - 1, limit=READ_AHEAD):
-                    self._events[loaded.seq] = loaded
+                event = self._read_ahead(action.seq)
             except StoreError as exc:
                 self._degrade(exc)
-            while len(self._events) > EVENT_CACHE:
-                oldest = next(iter(self._events))
-                del self._events[oldest]
-                self._bodies.pop(oldest, None)
-                self._frames.pop(oldest, None)
-            event = self._events.get(action.seq)
         if event is None:
             # Cannot happen with a healthy store (seqs are contiguous up to head); put it back.
             self._perform(session, session.commit_failed(action.seq, "event not readable", now), now)

@@ -113,3 +113,42 @@ def test_an_event_goes_to_every_handler_and_every_attempt_with_the_same_payload(
     ]
     assert all(isinstance(m, protocol.Event) and m.payload == payload for _, m in events)
     store.close()
+
+
+def _deliveries(tmp_path: Path, *, prepare: bool) -> list[list[bytes]]:
+    """EVENT frames sent for two events acked in turn, with or without prepare() in between."""
+    cfg = config.parse({"handlers": {"a": {"class": "m:C"}}, "paths": {"state_dir": str(tmp_path)}})
+    store = Store(tmp_path / "db.sqlite")
+    sent: list[list[bytes]] = []
+
+    def send(_peer: bytes, frames: list[bytes]) -> bool:
+        sent.append(frames)
+        return True
+
+    dispatcher = Dispatcher(store, cfg, send, structlog.get_logger("test"), Failpoints(env={}))
+    dispatcher.on_frames(PEER, protocol.encode(protocol.Hello(name="a", pid=1)), 0.0)
+    for round_ in (1, 2):
+        dispatcher.append_event("round_begin", round_, {"round": round_, "note": "é"})
+    dispatcher.pump(0.1)
+    if prepare:
+        dispatcher.prepare()
+        assert 2 in dispatcher._frames  # white box: event 2 is encoded before event 1's ACK
+    dispatcher.on_frames(PEER, protocol.encode(protocol.Ack(seq=1)), 0.2)
+    dispatcher.pump(0.2)
+    store.close()
+    return [frames for frames in sent if frames[1] == b"EVENT"]
+
+
+def test_the_next_event_prepared_while_waiting_is_sent_as_a_fresh_encoding_would_be(tmp_path: Path) -> None:
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "prepared").mkdir()
+    fresh = _deliveries(tmp_path / "fresh", prepare=False)
+    prepared = _deliveries(tmp_path / "prepared", prepare=True)
+    assert [protocol.decode(f).seq for f in prepared] == [1, 2]  # type: ignore[union-attr]
+    # the same but for the ids and times, which are new in every log
+    fields = [{k: v for k, v in vars(protocol.decode(f)).items() if k not in ("event_id", "created")} for f in fresh]
+    assert fields == [
+        {k: v for k, v in vars(protocol.decode(f)).items() if k not in ("event_id", "created")} for f in prepared
+    ]
+    assert [f[3] for f in fresh] == [f[3] for f in prepared]
+    assert protocol.decode(prepared[1]).payload == {"round": 2, "note": "é"}  # type: ignore[union-attr]
