@@ -12,7 +12,6 @@ store until a write succeeds again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -210,24 +209,6 @@ class Dispatcher:
                 seq = session.acked_seq + 1  # what next_delivery says without after and serial
             if seq is not None:
                 self._perform(session, session.event_available(seq, now), now)
-
-    def prepare(self) -> None:
-        """Encode each busy handler's next event now, while the supervisor waits for the ACKs:
-        the EVENT then leaves right after the ACK's commit."""
-        if self.store_error is not None:
-            return
-        head, frames = self.head, self._frames
-        for session in self.sessions.values():
-            in_flight = session.in_flight
-            if in_flight is None or in_flight >= head or in_flight + 1 in frames:
-                continue
-            event = self._events.get(in_flight + 1)
-            # Errors are _deliver's to report, when the event is due.
-            with contextlib.suppress(StoreError, protocol.ProtocolError):
-                if event is None:
-                    event = self._read_ahead(in_flight + 1)
-                if event is not None:
-                    frames[event.seq] = (1, self._encode_event(event, 1))
 
     def _read_ahead(self, seq: int) -> StoredEvent | None:
         """Read event ``seq`` and the ones after it (every handler will want them) into the cache."""

@@ -296,7 +296,6 @@ class Supervisor:
             if deadline is not None:
                 wake_at.append(deadline)
             timeout_ms = max(0, int((min(wake_at) - now) * 1000) + 1)
-            dispatcher.prepare()  # while the handlers work on what they were sent
             ready = dict(poller.poll(timeout_ms))
             now = self.clock()
             if bus in ready:
