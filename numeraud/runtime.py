@@ -40,7 +40,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import zmq
 
@@ -63,8 +63,6 @@ FLUSH_MS: Final = 2000
 #: main thread to keep the socket (capped at a quarter of the heartbeat interval).
 TICK: Final = 0.1
 # Plain ints: pyzmq's flag enums cost an enum construction per ``&``/``|`` on the hot path.
-_POLLIN: Final = int(zmq.POLLIN)
-_EVENTS: Final = int(zmq.EVENTS)
 _NOBLOCK: Final = int(zmq.NOBLOCK)
 _SNDMORE_NOBLOCK: Final = int(zmq.SNDMORE) | _NOBLOCK
 
@@ -485,21 +483,16 @@ class HandlerRuntime:
             ready = dict(poller.poll(max(0, int((wake_at - now) * 1000) + 1)))
             now = self.clock()
             if conn is not None and conn.sock in ready:
-                sock = conn.sock
-                for i in range(64):
-                    # poll just said a message is there; ZMQ_EVENTS costs a syscall, so it is
-                    # asked only for the ones after the first
-                    if i and not cast(int, sock.get(_EVENTS)) & _POLLIN:
-                        break
-                    try:
-                        frames = sock.recv_multipart(_NOBLOCK)
-                    except zmq.Again:
-                        break
+                # One message per pass: poll just said it is there, and the next poll looks for
+                # more (asking ZMQ_EVENTS here as well would cost a syscall per message).
+                try:
+                    frames = conn.sock.recv_multipart(_NOBLOCK)
+                except zmq.Again:
+                    frames = None
+                if frames is not None:
                     code = self._on_message(frames, now, guard=guard)
                     if code is not None:
                         return code
-                    if self.conn is not conn:
-                        break
                 now = self.clock()  # a callback may have run
             if own_wake in ready:
                 _drain(own_wake)

@@ -287,6 +287,10 @@ class Supervisor:
         next_tick = self.clock()
         tick_every = min(0.25, self.config.bus.heartbeat_interval / 2)
         self.add_timer("store-probe", 1.0, lambda _now: dispatcher.probe_store(), first=1.0)
+        # Draining the bus before committing lets the ACKs of several handlers share one commit.
+        # With one handler there is nothing to share: one message per pass, and no ZMQ_EVENTS
+        # syscall between its ACK and the commit (the next poll looks anyway).
+        batch = BATCH if len(dispatcher.sessions) > 1 else 1
         while self._stop_reason is None:
             now = self.clock()
             wake_at = [next_tick, next_status, *(t.due for t in self.timers)]
@@ -299,7 +303,7 @@ class Supervisor:
             ready = dict(poller.poll(timeout_ms))
             now = self.clock()
             if bus in ready:
-                for i in range(BATCH):
+                for i in range(batch):
                     # poll just said a message is there; ZMQ_EVENTS costs a syscall, so it is
                     # asked only for the ones after the first
                     if i and not cast(int, bus.get(_EVENTS)) & _POLLIN:
