@@ -22,6 +22,7 @@ from numeraud.sandbox import Sandbox, SandboxOptions
 from tests.helpers import wait_for
 
 NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
+CTL = [sys.executable, "-m", "numeraud.ctl"]
 
 
 @pytest.fixture
@@ -67,6 +68,18 @@ def accepted(sandbox: Sandbox, number: int) -> list[str]:
 MODELS = ["sandbox_model_1", "sandbox_model_2", "sandbox_model_3"]
 
 
+def uploaded(root: Path, number: int) -> int:
+    """How many ``submission_uploaded`` events of round ``number`` the log holds."""
+    listing = subprocess.run(
+        [*CTL, "--config", str(root / "numeraud.toml"), "--json", "events", "--limit", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return sum(1 for e in json.loads(listing.stdout) if e["kind"] == "submission_uploaded" and e["round"] == number)
+
+
 def test_three_models_over_several_rounds_upload_exactly_once_and_retrain_on_a_new_version(
     pipeline: tuple[Sandbox, Path, subprocess.Popen[bytes]],
 ) -> None:
@@ -94,12 +107,15 @@ def test_an_uploader_killed_right_after_an_upload_does_not_upload_again(
 ) -> None:
     sandbox, root, _daemon = pipeline
     wait_for(lambda: accepted(sandbox, 1) == MODELS, timeout=180)
+    # The sandbox accepts an upload before the uploader confirms it: wait until round 1 is done
+    # with, so that the slow confirmation below is one of round 2's.
+    wait_for(lambda: uploaded(root, 1) == len(MODELS), timeout=60)
     # Hold the uploader in its confirmation call, after Numerai (the sandbox) took the upload.
     sandbox.add_faults({"route": "graphql:submissions", "kind": "slow", "delay": 20, "count": 1})
     sandbox.open_round()
     wait_for(lambda: len(accepted(sandbox, 2)) >= 1, timeout=180)
     status = subprocess.run(
-        [sys.executable, "-m", "numeraud.ctl", "--config", str(root / "numeraud.toml"), "--json", "status"],
+        [*CTL, "--config", str(root / "numeraud.toml"), "--json", "status"],
         capture_output=True,
         text=True,
         timeout=30,
