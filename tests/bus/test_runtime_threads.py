@@ -4,18 +4,25 @@ thread keeps it (heartbeats, the supervisor's frames, signals) while a callback 
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 
 from tests.bus.conftest import Bus, wait_for
 
 
-def test_a_callback_longer_than_the_heartbeat_silence_keeps_its_connection(bus: Bus) -> None:
-    # heartbeat 0.2 s x liveness 5: a process silent for 1 s is gone. The callback runs 2.5 s.
+def _in_a_long_callback(bus: Bus) -> tuple[subprocess.Popen[bytes], int]:
+    """A handler process whose round_begin callback runs until ``bus.release("a")``."""
     bus.add_handler("a", options={"block_kind": "round_begin"})
     bus.start_supervisor()
     proc = bus.start_handler("a")
     seq = bus.append("round_begin", 1)
     wait_for(lambda: bus.event_records("a"), what="the callback to start")
+    return proc, seq
+
+
+def test_a_callback_longer_than_the_heartbeat_silence_keeps_its_connection(bus: Bus) -> None:
+    # heartbeat 0.2 s x liveness 5: a process silent for 1 s is gone. The callback runs 2.5 s.
+    proc, seq = _in_a_long_callback(bus)
     deadline = time.monotonic() + 2.5
     while time.monotonic() < deadline:
         status = bus.handler_status("a")
@@ -28,21 +35,13 @@ def test_a_callback_longer_than_the_heartbeat_silence_keeps_its_connection(bus: 
 
 
 def test_a_process_fenced_while_its_callback_runs_exits_at_once(bus: Bus) -> None:
-    bus.add_handler("a", options={"block_kind": "round_begin"})
-    bus.start_supervisor()
-    old = bus.start_handler("a")
-    bus.append("round_begin", 1)
-    wait_for(lambda: bus.event_records("a"), what="the callback to start")
+    old, _seq = _in_a_long_callback(bus)
     bus.start_handler("a", wait=False)
     assert old.wait(timeout=10) == 10  # although its callback never returns
 
 
 def test_sigterm_during_a_callback_lets_it_finish_and_ack_then_exits_cleanly(bus: Bus) -> None:
-    bus.add_handler("a", options={"block_kind": "round_begin"})
-    bus.start_supervisor()
-    proc = bus.start_handler("a")
-    seq = bus.append("round_begin", 1)
-    wait_for(lambda: bus.event_records("a"), what="the callback to start")
+    proc, seq = _in_a_long_callback(bus)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert proc.poll() is None  # still in the callback
