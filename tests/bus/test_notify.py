@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from numeraud.control.client import NoReply, listening
 from numeraud.notify import Notifier
-from tests.bus.conftest import Bus
+from tests.bus.conftest import Bus, wait_for
 
 
 @pytest.fixture
@@ -120,3 +122,27 @@ def test_handler_process_notifies_ready_and_feeds_its_watchdog(
     seen = set()
     while "WATCHDOG=1" not in seen:
         seen.add(sock.recv(4096).decode().split("\n")[0])
+
+
+def test_a_handler_feeds_its_watchdog_through_a_long_callback_and_stops_past_its_timeout(
+    bus: Bus, notify_socket: tuple[socket.socket, str]
+) -> None:
+    sock, path = notify_socket
+    bus.add_handler("a", timeout=3.0, options={"block_kind": "round_begin"})
+    bus.start_supervisor()
+    proc = bus.start_handler("a", env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
+    assert sock.recv(4096).startswith(b"READY=1")
+    bus.append("round_begin", 1)
+    wait_for(lambda: bus.event_records("a"), what="the callback to start")
+    drain(sock)
+    started = time.monotonic()
+    fed = []
+    sock.settimeout(1.0)
+    with contextlib.suppress(TimeoutError):
+        while time.monotonic() - started < 6:
+            if sock.recv(4096) == b"WATCHDOG=1":
+                fed.append(time.monotonic() - started)
+    # fed every 0.1 s while the callback runs (within timeout = 3 s from its start), then never
+    assert len([t for t in fed if t < 2.0]) >= 10, fed
+    assert max(fed) < 3.5, fed
+    assert proc.wait(timeout=20) == 11
