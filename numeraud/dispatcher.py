@@ -166,7 +166,7 @@ class Dispatcher:
             case protocol.Nack():
                 self._perform(session, session.nack(peer, message.seq, message.error, now), now)
             case protocol.Bye():
-                self._perform(session, session.bye(peer, message.reason, now), now)
+                self._perform(session, session.bye(peer, message.reason, now, counted=False), now)
             case protocol.Error():
                 self.log.warning("error from handler", handler=name, code=message.code, error=message.message)
             case protocol.Pong():

@@ -151,7 +151,8 @@ class Pong:
 
 @dataclass(frozen=True)
 class Bye:
-    """Clean disconnect (either direction)."""
+    """Clean disconnect (either direction). A handler says it only holding no event: one the
+    supervisor sent meanwhile was never started, and comes again without counting an attempt."""
 
     reason: str = ""
     verb: Verb = field(default=Verb.BYE, init=False, repr=False)

@@ -191,8 +191,6 @@ class HandlerRuntime:
         self.in_flight: _InFlight | None = None
         #: A result computed while disconnected, sent again if the same seq is redelivered.
         self.unsent: Result | None = None
-        #: An event received while ``on_start`` ran; the worker handles it first.
-        self.pending: HandlerEvent | None = None
         self.last_seq = 0
         self.stop_reason: str | None = None
         self.shutting_down = False
@@ -322,7 +320,8 @@ class HandlerRuntime:
     # ---- the process ----
 
     def run(self) -> int:
-        """Build the handler, connect, serve events until stopped; returns the exit code."""
+        """Build the handler, run on_start, connect, serve events until stopped; returns the exit
+        code. The handler says HELLO only once on_start is done: it gets no event before."""
         try:
             self.callbacks = self._build()
         except ConfigError as exc:
@@ -333,16 +332,17 @@ class HandlerRuntime:
         old_wakeup = signal.set_wakeup_fd(self._sig_w.fileno())
         worker = threading.Thread(target=self._worker_main, name=f"handler-{self.name}", daemon=True)
         try:
-            # The main thread keeps the socket while on_start runs in the worker.
+            # The main thread keeps the baton (and the watchdog) while on_start runs in the worker.
             self._baton.acquire()
             self._busy_since = self.clock()
-            self._connect(self.clock())
             worker.start()
             return self._main(worker)
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            for s in (self._sig_r, self._sig_w):
+                s.close()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop_reason = signal.Signals(signum).name
@@ -411,8 +411,17 @@ class HandlerRuntime:
             code = self._on_result(result, self.clock())
             if code is None:
                 code = self._serve(guard=False)
-        except BaseException:
+        except ConfigError as exc:  # e.g. a CURVE certificate that cannot be read, on connecting
+            self.log.error("invalid configuration", error=str(exc))
+            print(f"numeraud-handler: {exc}", file=sys.stderr)
+            code = EX_CONFIG
+        except BaseException as exc:  # SystemExit from a callback, or a bug here
             self.log.exception("handler runtime failed")
+            in_flight = self.in_flight
+            if in_flight is not None and self._worker_holds:  # answer rather than go silent
+                error = f"{type(exc).__name__} in the callback: the handler process exits"
+                self._send(protocol.Nack(in_flight.seq, error), self.clock())
+                self._send(protocol.Bye("handler failed"), self.clock())
         finally:
             self._worker_exit = EXIT_FAILURE if code is None else code
             if self._worker_holds:
@@ -451,16 +460,9 @@ class HandlerRuntime:
             if guard:
                 if self._busy_since is None:
                     return None
-            else:
-                if self.pending is not None:
-                    event, self.pending = self.pending, None
-                    code = self._handle(event)
-                    if code is not None:
-                        return code
-                    continue
-                if self.stop_reason is not None and not self.shutting_down and self.in_flight is None and self.started:
-                    return self._shutdown()
-            if self.conn is None and now >= self.reconnect_at and not self.shutting_down:
+            elif self.stop_reason is not None and not self.shutting_down and self.in_flight is None and self.started:
+                return self._shutdown()
+            if self.conn is None and now >= self.reconnect_at and self.started and not self.shutting_down:
                 self._connect(now)
             conn = self.conn
             if conn is not None:
@@ -505,8 +507,8 @@ class HandlerRuntime:
             if conn is not None:
                 if now - conn.last_heard >= conn.heartbeat * conn.liveness:
                     self._drop_connection(now, f"no frame from the supervisor for {now - conn.last_heard:.1f}s")
-                elif now - conn.last_sent >= conn.heartbeat:
-                    self._send(protocol.Ping(), now)
+                elif now - conn.last_sent >= conn.heartbeat and not self._send(protocol.Ping(), now):
+                    conn.last_sent = now  # queue full: try again in an interval, not at once
             if guard:
                 in_flight = self.in_flight
                 if in_flight is not None and timeout is not None and now - in_flight.started >= timeout:
@@ -566,14 +568,20 @@ class HandlerRuntime:
 
     def _on_event(self, message: protocol.Event, now: float, *, guard: bool) -> int | None:
         if self.shutting_down:
-            return None  # our BYE follows; the supervisor delivers the event again to the next process
+            return None  # our BYE follows: the supervisor delivers it again, as the same attempt
         if self.in_flight is not None:
             if self.in_flight.seq != message.seq:
                 self._send(protocol.Nack(message.seq, f"busy with event {self.in_flight.seq}"), now)
             return None  # the same event again (after a reconnect): its result goes out when ready
         if self.unsent is not None and self.unsent.seq == message.seq:
             result, self.unsent = self.unsent, None
-            self._reply(result, now)
+            if self._reply(result, now):
+                self._replied(result)
+            else:
+                self.unsent = result
+            return None
+        if guard:  # cannot happen: an event comes after an answer, which only the worker sends
+            self.log.warning("event while a callback runs; ignored", seq=message.seq)
             return None
         self.unsent = None
         event = HandlerEvent(
@@ -586,9 +594,6 @@ class HandlerRuntime:
             message.payload,  # a dict of its own, just decoded
         )
         self.in_flight = _InFlight(message.seq, now, event)
-        if guard:  # on_start is still running: the worker takes the event when it is done
-            self.pending = event
-            return None
         return self._handle(event)
 
     def _handle(self, event: HandlerEvent) -> int | None:
@@ -628,15 +633,19 @@ class HandlerRuntime:
             self.log.info("event handled", emitted=len(result.emitted), **fields)
         else:
             self.log.warning("event failed", error=result.error, **fields)
-        if not sent:
+        if sent:
+            self._replied(result)
+        else:
             self.unsent = result
-            return None
+        return None
+
+    def _replied(self, result: Result) -> None:
+        """The answer to an event went out."""
         if result.ok:
             self.last_seq = max(self.last_seq, result.seq)
             if self.spec.recycle:
                 self.log.info("recycle: exiting after the event so a fresh process takes the next one")
                 self.stop_reason = "recycle"
-        return None
 
     def _shutdown(self) -> int:
         """Worker thread: on_shutdown, BYE, exit 0."""
@@ -664,8 +673,8 @@ class HandlerRuntime:
     # ---- exit (main thread, baton held) ----
 
     def _exit(self, code: int, worker: threading.Thread) -> int:
-        if code != EXIT_OK and self._busy_since is not None:
-            self._hard_exit(code)  # a callback is still running: it cannot be stopped
+        if code != EXIT_OK and self._worker_exit is None:
+            self._hard_exit(code)  # the worker is in a callback (or just out of it): no waiting for it
         self._close(worker)
         return code
 
@@ -675,8 +684,6 @@ class HandlerRuntime:
             self.conn = None
         self.ctx.term()
         worker.join(timeout=FLUSH_MS / 1000)
-        for s in (self._sig_r, self._sig_w):
-            s.close()
         for fd in (self._wake_worker, self._wake_main):
             os.close(fd)
 

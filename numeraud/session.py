@@ -237,7 +237,7 @@ class Session:
             actions = self._move(State.DISCONNECTED, f"attempt {self.attempts} failed")
         return [*actions, self._save()]
 
-    def _drop_peer(self, reason: str, now: float, *, fenced: bool) -> list[Action]:
+    def _drop_peer(self, reason: str, now: float, *, fenced: bool, counted: bool = True) -> list[Action]:
         peer = self.peer
         if peer is None:
             return []
@@ -246,8 +246,13 @@ class Session:
         actions: list[Action] = [Detach(peer, fenced=fenced)]
         if fenced:
             self._fenced.add(peer)
-        if self.state is State.BUSY:
+        if self.state is State.BUSY and counted:
             actions += self._fail_in_flight(reason, now)
+        elif self.state is State.BUSY:  # put back: it comes again, as the same attempt
+            self.in_flight = None
+            self.deadline = None
+            self.committing = False
+            actions += self._move(State.DISCONNECTED, reason)
         elif self.state is not State.BLOCKED:
             actions += self._move(State.DISCONNECTED, reason)
         return actions
@@ -352,11 +357,13 @@ class Session:
             ]
         return self._fail_in_flight(error, now)
 
-    def bye(self, peer: bytes, reason: str, now: float) -> list[Action]:
-        """The peer said goodbye. An event in flight counts as a failed attempt."""
+    def bye(self, peer: bytes, reason: str, now: float, *, counted: bool = True) -> list[Action]:
+        """The peer is gone. An event in flight counts as a failed attempt unless ``counted`` is
+        false: a handler's own BYE, which it sends only holding no event (after answering its
+        last one), so that an event sent while it was stopping was never started."""
         if peer != self.peer:
             return [Reject("bye from a peer that is not attached")]
-        return self._drop_peer(f"bye: {reason}" if reason else "bye", now, fenced=False)
+        return self._drop_peer(f"bye: {reason}" if reason else "bye", now, fenced=False, counted=counted)
 
     def tick(self, now: float) -> list[Action]:
         """Time passed: silent peers are gone, overdue events are given up, backoffs end."""

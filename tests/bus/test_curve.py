@@ -73,3 +73,20 @@ def test_curve_admits_listed_client_keys_only(bus: Bus) -> None:
         ctx.term()
     assert reply is None
     assert bus.handler_status("a")["connected"] is True
+
+
+def test_a_handler_whose_client_key_is_not_a_secret_certificate_exits_with_a_config_error(bus: Bus) -> None:
+    keys = _keys(bus.root)
+    bus.bus_settings["endpoint"] = f"tcp://127.0.0.1:{_free_port()}"
+    bus.add_handler("a")
+    bus.write_config(
+        "[bus.curve]\n"
+        f'server_key = "{keys["server_secret"]}"\n'
+        f'authorized_keys_dir = "{keys["authorized"]}"\n'
+        f'server_public_key = "{keys["server"]}"\n'
+        f'client_key = "{keys["good"]}"\n'  # the public half only
+    )
+    bus.start_supervisor()
+    proc = bus.start_handler("a", wait=False)
+    assert proc.wait(timeout=20) == 78  # EX_CONFIG: systemd does not restart it
+    assert "client_key" in (bus.root / "handler-a.log").read_text()

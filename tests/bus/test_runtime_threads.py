@@ -51,16 +51,48 @@ def test_sigterm_during_a_callback_lets_it_finish_and_ack_then_exits_cleanly(bus
     assert [r["callback"] for r in bus.records("a")] == ["on_start", "on_round_begin", "on_shutdown"]
 
 
-def test_an_event_that_arrives_during_a_slow_on_start_is_handled_once_it_is_done(bus: Bus) -> None:
-    bus.add_handler("a", options={"block_start": True})
+def test_a_handler_connects_only_once_on_start_is_done_and_its_events_wait_for_it(bus: Bus) -> None:
+    # on_start runs longer than the callback timeout: an event must not be timed out meanwhile
+    bus.add_handler("a", timeout=1.0, options={"block_start": True})
     bus.start_supervisor()
-    proc = bus.start_handler("a")  # connected while on_start still runs
+    proc = bus.start_handler("a", wait=False)
+    wait_for(lambda: bus.records("a"), what="on_start to begin")
     seq = bus.append("round_begin", 7)
-    wait_for(lambda: bus.handler_status("a").get("in_flight") == seq, what="the event to be in flight")
-    time.sleep(1.5)  # longer than the heartbeat silence: the main thread keeps the connection
-    status = bus.handler_status("a")
-    assert (status["pid"], status["attempts"]) == (proc.pid, 0), status
+    time.sleep(1.5)
+    assert proc.poll() is None
+    assert bus.handler_status("a")["connected"] is False
     assert [r["callback"] for r in bus.records("a")] == ["on_start"]
     bus.release("a")
     bus.wait_acked("a", seq)
     assert [r["callback"] for r in bus.records("a")] == ["on_start", "on_start_done", "on_round_begin"]
+    assert [(r["pid"], r["attempt"]) for r in bus.event_records("a")] == [(proc.pid, 1)]
+
+
+def test_recycle_hands_the_next_event_to_a_fresh_process_without_counting_an_attempt(bus: Bus) -> None:
+    # The supervisor may send event 2 while the first process runs on_shutdown; its BYE says it
+    # never started it.
+    bus.add_handler("a", recycle=True)
+    bus.start_supervisor()
+    first = bus.start_handler("a")
+    bus.append("round_begin", 1)
+    s2 = bus.append("round_begin", 2)
+    assert first.wait(timeout=20) == 0
+    second = bus.start_handler("a", wait=False)  # it may be done before a status call sees it
+    assert second.wait(timeout=20) == 0
+    bus.wait_acked("a", s2)
+    assert [(r["pid"], r["attempt"]) for r in bus.event_records("a")] == [(first.pid, 1), (second.pid, 1)]
+    assert bus.handler_status("a")["attempts"] == 0
+
+
+def test_a_result_sent_after_a_supervisor_restart_still_recycles_the_process(bus: Bus) -> None:
+    bus.add_handler("a", recycle=True, options={"block_kind": "round_begin"})
+    supervisor = bus.start_supervisor()
+    proc = bus.start_handler("a")
+    seq = bus.append("round_begin", 1)
+    wait_for(lambda: bus.event_records("a"), what="the callback to start")
+    bus.kill9(supervisor)
+    time.sleep(1.5)  # more than the heartbeat silence: the handler drops its connection
+    bus.release("a")  # the callback ends while disconnected; its ACK waits for the redelivery
+    bus.start_supervisor()
+    bus.wait_acked("a", seq)
+    assert proc.wait(timeout=20) == 0

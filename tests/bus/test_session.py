@@ -244,6 +244,18 @@ def test_a_silent_peer_mid_event_counts_a_failed_attempt() -> None:
     assert (s.peer, s.attempts, s.state) == (None, 1, State.DISCONNECTED)
 
 
+def test_a_peer_gone_mid_event_counts_an_attempt_but_a_handlers_own_bye_does_not() -> None:
+    gone = make(State.BUSY)
+    gone.bye(OLD, "unreachable", T0 + 0.5)
+    assert (gone.state, gone.attempts, gone.in_flight) == (State.DISCONNECTED, 1, None)
+    stopping = make(State.BUSY)
+    actions = stopping.bye(OLD, "handler stopping", T0 + 0.5, counted=False)
+    assert (stopping.state, stopping.attempts, stopping.in_flight) == (State.DISCONNECTED, 0, None)
+    assert not any(isinstance(a, SaveCursor) for a in actions)
+    stopping.hello(NEW, 2, T0 + 1)
+    assert stopping.event_available(5, T0 + 1)[-1] == Deliver(NEW, 5, 1)  # the same attempt again
+
+
 def test_heard_keeps_a_peer_alive() -> None:
     s = make(State.READY)
     s.heard(OLD, T0 + 2.5)
