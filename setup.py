@@ -36,6 +36,8 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
+        # LightGBM for the model handler (estimator = "lightgbm:LGBMRegressor")
+        "lightgbm": ["lightgbm>=4.0"],
         "test": [
             "pytest>=8.0",
             "pytest-timeout>=2.3",
@@ -43,6 +45,7 @@ setup(
             "mypy>=1.11",
             "pandas-stubs>=2.2",
             "types-requests>=2.31",
+            "lightgbm>=4.0",
         ],
     },
     entry_points={

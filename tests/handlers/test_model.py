@@ -110,3 +110,32 @@ def test_a_live_file_without_some_features_is_refused(small_sandbox: Sandbox, tm
     live.drop(columns=handler.persistent_state["features"][:3]).to_parquet(broken)
     with pytest.raises(ModelError, match="lacks 3 column"):
         deliver(handler, "new_tournament_data", 1, {"live_files": {"live.parquet": str(broken)}})
+
+
+def test_lightgbm_trains_scores_and_predicts_like_any_estimator(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    # What most Numerai models are; the README says it works the same as scikit-learn's.
+    options = {
+        "estimator": "lightgbm:LGBMRegressor",
+        "params": {"n_estimators": 50, "learning_rate": 0.05, "num_leaves": 15, "colsample_bytree": 0.1, "verbose": -1},
+        "feature_set": "medium",
+        "era_step": 1,
+    }
+    handler = make(tmp_path, options)
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    assert handler.persistent_state["validation"]["corr"]["mean"] > 0.005
+    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
+    (emitted,) = handler._emitted
+    frame = pd.read_csv(emitted.payload["path"])
+    validate_predictions(small_sandbox.core.live_ids(1), frame)
+    # a restarted process (same saved state) loads the saved booster instead of retraining
+    model_file = tmp_path / "state/models/model_round_1.joblib"
+    written = model_file.stat().st_mtime_ns
+    context = HandlerContext(
+        name="model-a", options=options, state_dir=tmp_path / "state", persistent_state=dict(handler.persistent_state)
+    )
+    reloaded = build_handler(ModelHandler, context)
+    assert isinstance(reloaded, ModelHandler)
+    deliver(reloaded, "new_tournament_data", 1, files(small_sandbox))
+    again = pd.read_csv(reloaded._emitted[0].payload["path"])
+    assert again["prediction"].tolist() == frame["prediction"].tolist()
+    assert model_file.stat().st_mtime_ns == written
