@@ -154,6 +154,8 @@ class _InFlight:
 class _Connection:
     sock: zmq.Socket[Any]
     welcomed: bool = False
+    #: When the HELLO still waiting for its WELCOME went out (``None``: none is waiting).
+    hello_at: float | None = None
     last_heard: float = 0.0
     last_sent: float = 0.0
     heartbeat: float = 1.0
@@ -315,6 +317,7 @@ class HandlerRuntime:
     def _hello(self, now: float) -> None:
         if self.conn is not None:
             self.conn.welcomed = False
+            self.conn.hello_at = now
         self._send(protocol.Hello(name=self.name, pid=os.getpid(), last_seq=self.last_seq), now)
 
     # ---- the process ----
@@ -530,6 +533,7 @@ class HandlerRuntime:
         match message:
             case protocol.Welcome():
                 conn.welcomed = True
+                conn.hello_at = None
                 conn.heartbeat = message.heartbeat_ms / 1000.0
                 conn.liveness = message.liveness
                 self.reconnect_delay = RECONNECT_MIN
@@ -563,7 +567,12 @@ class HandlerRuntime:
             print(f"numeraud-handler: {message.message}", file=sys.stderr)
             return EX_CONFIG
         if message.code == "not_registered":
-            self._hello(now)  # the supervisor restarted and does not know this socket yet
+            # The supervisor restarted and does not know this socket yet. Frames queued while it
+            # was down (PINGs) each get this answer: one HELLO is enough, and a second one would
+            # make the supervisor start this handler's session over, failing the event it just sent.
+            conn = self.conn
+            if conn is not None and (conn.hello_at is None or now - conn.hello_at >= conn.heartbeat):
+                self._hello(now)
         return None
 
     def _on_event(self, message: protocol.Event, now: float, *, guard: bool) -> int | None:
