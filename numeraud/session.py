@@ -260,8 +260,16 @@ class Session:
     # -- inputs --
 
     def hello(self, peer: bytes, pid: int, now: float) -> list[Action]:
-        """A HELLO for this handler's name. The newest peer wins; an older one is fenced off."""
+        """A HELLO for this handler's name. The newest peer wins; an older one is fenced off.
+
+        A HELLO again from the attached peer (the same socket of the same process, which lost
+        track of its registration, not of its work) keeps an event in flight: its answer comes.
+        """
         actions: list[Action] = []
+        if self.peer == peer and self.state is State.BUSY:
+            self.pid = pid
+            self.last_seen = now
+            return [self._welcome(peer)]
         if self.peer is not None:
             old = self.peer
             if old != peer:
@@ -274,19 +282,14 @@ class Session:
         actions.append(Attach(peer))
         if self.state is not State.BLOCKED:
             actions += self._move(self._idle_state(now), f"hello from pid {pid}")
-        actions.append(
-            Send(
-                peer,
-                protocol.Welcome(
-                    self.name,
-                    self.acked_seq,
-                    self.policy.heartbeat_ms,
-                    self.policy.liveness,
-                    protocol.API_VERSION,
-                ),
-            )
-        )
+        actions.append(self._welcome(peer))
         return actions
+
+    def _welcome(self, peer: bytes) -> Send:
+        welcome = protocol.Welcome(
+            self.name, self.acked_seq, self.policy.heartbeat_ms, self.policy.liveness, protocol.API_VERSION
+        )
+        return Send(peer, welcome)
 
     def heard(self, peer: bytes, now: float) -> None:
         """Any valid frame from the attached peer counts as a heartbeat."""

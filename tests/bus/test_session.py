@@ -98,7 +98,7 @@ EXPECTED: dict[str, dict[str, State]] = {
         "tick-silent-peer": D, "tick-after-backoff": R, "retry": R, "skip": R,
     },
     "busy": {
-        "hello-new-peer": K, "hello-same-peer": K, "event-available": B, "ack": B, "ack-then-commit": R,
+        "hello-new-peer": K, "hello-same-peer": B, "event-available": B, "ack": B, "ack-then-commit": R,
         "ack-then-commit-fails": R, "ack-from-stranger": B, "nack": K, "bye": D, "tick-quiet": B,
         "tick-silent-peer": D, "tick-after-backoff": B, "retry": B, "skip": B,
     },
@@ -254,6 +254,15 @@ def test_a_peer_gone_mid_event_counts_an_attempt_but_a_handlers_own_bye_does_not
     assert not any(isinstance(a, SaveCursor) for a in actions)
     stopping.hello(NEW, 2, T0 + 1)
     assert stopping.event_available(5, T0 + 1)[-1] == Deliver(NEW, 5, 1)  # the same attempt again
+
+
+def test_a_hello_again_from_the_attached_peer_keeps_its_event_in_flight() -> None:
+    # the same socket saying HELLO again (its supervisor restarted) still works on the event
+    s = make(State.BUSY)
+    actions = s.hello(OLD, 1, T0 + 0.5)
+    assert (s.state, s.in_flight, s.attempts) == (State.BUSY, 5, 0)
+    assert [type(a.message) for a in actions if isinstance(a, Send)] == [protocol.Welcome]
+    assert s.ack(OLD, 5, (), T0 + 0.6) == [CommitAck(5, ())]
 
 
 def test_heard_keeps_a_peer_alive() -> None:
