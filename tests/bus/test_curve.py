@@ -35,19 +35,24 @@ def _keys(root: Path) -> dict[str, Path]:
     return out
 
 
-def test_curve_admits_listed_client_keys_only(bus: Bus) -> None:
+def _curve_bus(bus: Bus, client_key: str) -> dict[str, Path]:
+    """Handler ``a`` on a tcp:// bus with CURVE; ``client_key`` names its certificate in the keys."""
     keys = _keys(bus.root)
-    port = _free_port()
-    bus.bus_settings["endpoint"] = f"tcp://127.0.0.1:{port}"
+    bus.bus_settings["endpoint"] = f"tcp://127.0.0.1:{_free_port()}"
     bus.add_handler("a")
     bus.write_config(
         "[bus.curve]\n"
         f'server_key = "{keys["server_secret"]}"\n'
         f'authorized_keys_dir = "{keys["authorized"]}"\n'
         f'server_public_key = "{keys["server"]}"\n'
-        f'client_key = "{keys["good_secret"]}"\n'
+        f'client_key = "{keys[client_key]}"\n'
     )
     bus.start_supervisor()
+    return keys
+
+
+def test_curve_admits_listed_client_keys_only(bus: Bus) -> None:
+    keys = _curve_bus(bus, "good_secret")
     bus.start_handler("a")
     s1 = bus.append("round_begin", 1)
     bus.wait_acked("a", s1)
@@ -61,7 +66,7 @@ def test_curve_admits_listed_client_keys_only(bus: Bus) -> None:
     sock.curve_secretkey = secret
     sock.curve_publickey = public
     sock.curve_serverkey = server_public
-    sock.connect(f"tcp://127.0.0.1:{port}")
+    sock.connect(bus.bus_settings["endpoint"])
     try:
         sock.send_multipart(protocol.encode(protocol.Hello(name="a", pid=os.getpid())))
         try:
@@ -76,17 +81,7 @@ def test_curve_admits_listed_client_keys_only(bus: Bus) -> None:
 
 
 def test_a_handler_whose_client_key_is_not_a_secret_certificate_exits_with_a_config_error(bus: Bus) -> None:
-    keys = _keys(bus.root)
-    bus.bus_settings["endpoint"] = f"tcp://127.0.0.1:{_free_port()}"
-    bus.add_handler("a")
-    bus.write_config(
-        "[bus.curve]\n"
-        f'server_key = "{keys["server_secret"]}"\n'
-        f'authorized_keys_dir = "{keys["authorized"]}"\n'
-        f'server_public_key = "{keys["server"]}"\n'
-        f'client_key = "{keys["good"]}"\n'  # the public half only
-    )
-    bus.start_supervisor()
+    _curve_bus(bus, "good")  # the public half only
     proc = bus.start_handler("a", wait=False)
     assert proc.wait(timeout=20) == 78  # EX_CONFIG: systemd does not restart it
     assert "client_key" in (bus.root / "handler-a.log").read_text()
