@@ -64,6 +64,7 @@ from numeraud.config import load  # noqa: E402
 from numeraud.control.client import ControlClient  # noqa: E402
 from numeraud.numerai import use_api_url  # noqa: E402
 from numeraud.sandbox import Sandbox, SandboxOptions  # noqa: E402
+from numeraud.spawner import stop_process  # noqa: E402
 
 VERSION = "v5.2"
 HANDLER_CLASS = "bench.round_latency:LatencyStamp"
@@ -86,18 +87,6 @@ class LatencyStamp(EventHandler):
 
 
 # -- processes ------------------------------------------------------------------------------------
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
-    """SIGTERM, wait up to ``timeout``, then SIGKILL; returns the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    return process.returncode
 
 
 def _cmdline(pid: int) -> str:
@@ -159,7 +148,7 @@ class Daemon:
             raise RuntimeError(f"numeraud run exited with {code}; see {self.log}:\n{tail(self.log)}")
 
     def stop(self) -> int:
-        code = stop_process(self.process)
+        code = stop_process(self.process, timeout=20.0)
         stop_pids(self.handler_pids, str(self.config))
         return code
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import TextIO
 
 from numeraud import ctl
 from numeraud.sandbox import Sandbox, SandboxOptions
+from numeraud.spawner import stop_process
 from numeraud.starter import StarterOptions, render, runtime_dir_for, write_sandbox_keys
 from numeraud.store import Store, StoreError
 
@@ -125,12 +125,7 @@ def run_demo(data_dir: Path, out: TextIO, *, size: str = "small", seed: int = 0,
             report.failure = str(exc)
             say(f"DEMO FAILED: {exc}; the daemon's log is {log_path}")
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop_process(daemon)
     say(
         "demo finished: every model submitted every round and was scored"
         if report.ok

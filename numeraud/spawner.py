@@ -52,6 +52,18 @@ def die_with_parent(env: dict[str, str] | None = None) -> None:
         raise SystemExit(0)
 
 
+def stop_process(process: subprocess.Popen[Any], timeout: float = 30.0) -> int:
+    """SIGTERM ``process``, wait up to ``timeout`` seconds, then SIGKILL it; returns its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 @dataclass
 class Child:
     """One handler process and its restart bookkeeping."""

@@ -97,6 +97,13 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def _run(argv: list[str], config: Path) -> subprocess.CompletedProcess[str]:
+    """Run a numeraud command with ``--config`` and return what it did (it is expected to exit)."""
+    return subprocess.run(
+        [*argv, "--config", str(config)], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -146,9 +153,7 @@ def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:
 )
 def test_an_invalid_config_exits_78_naming_key_and_file_before_ready(tmp_path: Path, argv: list[str]) -> None:
     path = _write(tmp_path, '[handlers.model-a]\nclass = "m:C"\nmax_attempts = 0\n')
-    result = subprocess.run(
-        [*argv, "--config", str(path)], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
-    )
+    result = _run(argv, path)
     assert result.returncode == 78
     assert f"handlers.model-a.max_attempts: must be a positive integer (in {path.resolve()})" in result.stderr
 
@@ -158,28 +163,14 @@ def test_a_tcp_bus_without_curve_keys_is_refused(tmp_path: Path) -> None:
         tmp_path,
         f'[paths]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n[bus]\nendpoint = "tcp://127.0.0.1:5999"\n',
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "numeraud.cli", "run", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
+    result = _run([sys.executable, "-m", "numeraud.cli", "run"], path)
     assert result.returncode == 78
     assert "bus.endpoint: tcp:// is refused without CURVE" in result.stderr
 
 
 def test_a_handler_class_that_cannot_be_imported_exits_78(tmp_path: Path) -> None:
     path = _write(tmp_path, '[handlers.a]\nclass = "no_such_module_xyz:C"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "numeraud.handler_main", "a", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
+    result = _run([sys.executable, "-m", "numeraud.handler_main", "a"], path)
     assert result.returncode == 78
     assert "handlers.a.class: cannot import no_such_module_xyz" in result.stderr
 

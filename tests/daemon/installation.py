@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from numeraud.sandbox import Sandbox
+from numeraud.spawner import stop_process
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,14 +74,9 @@ class Installation:
         log.close()
         return self.process
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from numeraud.sandbox import Sandbox, SandboxOptions
+from numeraud.spawner import stop_process
 from tests.helpers import wait_for
 
 NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
@@ -53,12 +54,7 @@ def pipeline(tmp_path: Path) -> Iterator[tuple[Sandbox, Path, subprocess.Popen[b
         try:
             yield sandbox, tmp_path, daemon
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop_process(daemon)
 
 
 def accepted(sandbox: Sandbox, number: int) -> list[str]:
