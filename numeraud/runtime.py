@@ -439,7 +439,8 @@ class HandlerRuntime:
             self._worker_holds = False
             self._baton.release()
         try:
-            return self.callbacks.run(job, started) if self.callbacks is not None else Result(job.kind, False, 0.0)
+            assert self.callbacks is not None, "run() builds the callbacks before the worker starts"
+            return self.callbacks.run(job, started)
         finally:
             self._busy_since = None
             if not self._baton.acquire(blocking=False):
