@@ -24,7 +24,7 @@ setup(
         "numerai-tools>=0.7.2",
         "numpy>=2.0",
         "pandas>=2.2.2",
-        "pyarrow>=15.0",
+        "pyarrow>=16.0",
         "scikit-learn>=1.5",
         "graphql-core>=3.2.3",
         "pyzmq>=26.0",
@@ -33,19 +33,21 @@ setup(
         "requests>=2.31",
         "joblib>=1.3",
         "apprise>=1.9",
-        "matplotlib>=3.8",
+        "matplotlib>=3.8.4",
+        "packaging>=23.0",
     ],
     extras_require={
         # LightGBM for the model handler (estimator = "lightgbm:LGBMRegressor")
-        "lightgbm": ["lightgbm>=4.0"],
+        "lightgbm": ["lightgbm>=4.4"],
         "test": [
             "pytest>=8.0",
             "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
             "ruff>=0.6",
             "mypy>=1.11",
             "pandas-stubs>=2.2",
             "types-requests>=2.31",
-            "lightgbm>=4.0",
+            "lightgbm>=4.4",
         ],
     },
     entry_points={

@@ -39,7 +39,9 @@ def summarize(scores: pd.Series) -> Summary:
 
 def per_era_corr(frame: pd.DataFrame, prediction: str = "prediction", target: str = "target") -> pd.Series:
     """Numerai's CORR (``numerai_corr``) of ``prediction`` against ``target``, per era."""
-    return frame.groupby("era").apply(lambda era: float(numerai_corr(era[[prediction]], era[target])[prediction]))
+    return frame.groupby("era")[[prediction, target]].apply(
+        lambda era: float(numerai_corr(era[[prediction]], era[target])[prediction])
+    )
 
 
 def per_era_mmc(
@@ -47,6 +49,6 @@ def per_era_mmc(
 ) -> pd.Series:
     """Numerai's MMC (``correlation_contribution``) against the meta model, per era with one."""
     usable = frame.dropna(subset=[meta])
-    return usable.groupby("era").apply(
+    return usable.groupby("era")[[prediction, meta, target]].apply(
         lambda era: float(correlation_contribution(era[[prediction]], era[meta], era[target])[prediction])
     )

@@ -1,7 +1,7 @@
 """The bundled scores collector: each model's round scores from Numerai, kept and charted.
 
 On every ``round_begin`` (and ``round_resolved`` if anything emits it) it fetches each model's
-round performances with numerapi (public calls, by model id), stores them in ``scores.json`` in
+submission scores with numerapi (``submission_scores``, public, by model id; the latest day of each round), stores them in ``scores.json`` in
 its state directory and renders ``scores.png``: per-round CORR and MMC per model. ``numeraudctl
 scores`` shows the table::
 
@@ -90,20 +90,23 @@ class ScoresHandler(EventHandler):
 
     def collect(self) -> list[dict[str, Any]]:
         """Fetch every model's round performances and store them with the chart."""
-        rows: list[dict[str, Any]] = []
+        latest: dict[tuple[str, int, str], dict[str, Any]] = {}
         for model, model_id in sorted(self._model_ids().items()):
-            for performance in self.client.round_model_performances_v2(model_id):
-                for score in performance.get("submissionScores") or []:
-                    rows.append(
-                        {
-                            "model": model,
-                            "round": int(performance["roundNumber"]),
-                            "name": str(score["displayName"]),
-                            "value": float(score["value"]),
-                            "percentile": score.get("percentile"),
-                            "resolved": bool(performance.get("roundResolved")),
-                        }
-                    )
+            for score in self.client.submission_scores(model_id):
+                # Numerai scores a round daily until it resolves: keep each metric's latest day.
+                key = (model, int(score["roundNumber"]), str(score["displayName"]))
+                if key in latest and int(score.get("day") or 0) < latest[key]["day"]:
+                    continue
+                latest[key] = {
+                    "model": model,
+                    "round": key[1],
+                    "name": key[2],
+                    "value": float(score["value"]),
+                    "percentile": score.get("percentile"),
+                    "resolved": bool(score.get("resolved")),
+                    "day": int(score.get("day") or 0),
+                }
+        rows = list(latest.values())
         rows.sort(key=lambda r: (r["round"], r["model"], r["name"]))
         state_dir = self.state_dir or Path(".")
         state_dir.mkdir(parents=True, exist_ok=True)

@@ -525,7 +525,13 @@ def _frame_schema(*columns: tuple[Sequence[str], str]) -> pa.Schema:
     # One block per dtype run: building thousands of empty Series one by one takes seconds.
     blocks = [pd.DataFrame(np.empty((0, len(names)), dtype=dtype), columns=list(names)) for names, dtype in columns]
     empty = pd.concat(blocks, axis=1).set_axis(index, axis=0)
-    return pa.Schema.from_pandas(empty, preserve_index=True)
+    schema = pa.Schema.from_pandas(empty, preserve_index=True)
+    # pandas < 3 keeps an empty "str" column as object, which arrow types as null; it holds text,
+    # typed as pandas 3 types it, so the files are the same whichever pandas wrote them.
+    for position, column in enumerate(schema):
+        if pa.types.is_null(column.type):
+            schema = schema.set(position, column.with_type(pa.large_string()))
+    return schema
 
 
 def _table(schema: pa.Schema, ids: list[str], values: dict[str, Any]) -> pa.Table:

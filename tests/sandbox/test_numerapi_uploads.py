@@ -96,7 +96,8 @@ def test_resolved_round_reports_corr_and_mmc_per_model(napi: numerapi.NumerAPI, 
     sandbox.close_round()
     assert sandbox.resolve(1) == 2 * len(models)
     for model_id in models.values():
-        (performance,) = napi.round_model_performances_v2(model_id)
+        with pytest.warns(DeprecationWarning, match="submission_scores"):  # numerapi's, still served
+            (performance,) = napi.round_model_performances_v2(model_id)
         assert performance["roundNumber"] == 1
         assert performance["roundResolved"] is True
         names = {s["displayName"] for s in performance["submissionScores"]}
@@ -108,7 +109,8 @@ def test_resolved_round_reports_corr_and_mmc_per_model(napi: numerapi.NumerAPI, 
 def test_unresolved_round_has_no_scores_yet(napi: numerapi.NumerAPI, sandbox: Sandbox) -> None:
     model_id = sandbox.model_ids()["sandbox_model_1"]
     napi.upload_predictions(df=live_predictions(sandbox), model_id=model_id)
-    (performance,) = napi.round_model_performances_v2(model_id)
+    with pytest.warns(DeprecationWarning, match="submission_scores"):
+        (performance,) = napi.round_model_performances_v2(model_id)
     assert performance["submissionScores"] is None
     assert napi.submission_scores(model_id) == []
 
