@@ -31,6 +31,8 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_NOT_RUNNING: Final = 3
 EXIT_NO_REPLY: Final = 4
+#: The handler class whose state directory ``numeraudctl scores`` reads.
+SCORES_CLASS: Final = "numeraud_handlers.scores:ScoresHandler"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,13 +245,6 @@ def print_events(events: list[dict[str, Any]], out: Output) -> None:
         out.line(f"{e['seq']}  {e['kind']}  {e['round']}  {e['source']}  {e['created']}")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-SCORES_CLASS = "numeraud_handlers.scores:ScoresHandler"
-
-
 def print_scores(config: Config, out: Output) -> int:
     """The scores collected by every scores handler, read from its state directory."""
     from numeraud_handlers.scores import load_scores  # noqa: PLC0415 - only this command needs it
@@ -274,3 +269,7 @@ def print_scores(config: Config, out: Output) -> int:
         cells = [f"{values[n]:+.4f}".rjust(10) if n in values else "-".rjust(10) for n in names]
         out.line("  ".join([str(number).ljust(5), model.ljust(24), *cells]))
     return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

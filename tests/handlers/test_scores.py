@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numerapi
@@ -9,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from numeraud.config import load
 from numeraud.sandbox import Sandbox
 from numeraud.sdk import HandlerContext, build_handler
 from numeraud_handlers.scores import ScoresHandler, load_scores
@@ -57,3 +60,33 @@ def test_model_ids_can_be_given_without_keys(
     assert isinstance(handler, ScoresHandler)
     handler.on_start()
     assert {r["model"] for r in handler.collect()} == {"sandbox_model_1"}
+
+
+def test_python_m_numeraud_ctl_scores_prints_the_collected_scores(
+    submitted: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NUMERAI_PUBLIC_ID", "sandbox-public")
+    monkeypatch.setenv("NUMERAI_SECRET_KEY", "sandbox-secret")
+    config_path = tmp_path / "numeraud.toml"
+    config_path.write_text(
+        f'[paths]\nstate_dir = "{tmp_path}/state"\nruntime_dir = "{tmp_path}/run"\n'
+        f'[handlers.scores]\nclass = "numeraud_handlers.scores:ScoresHandler"\n'
+        f'options = {{ api_url = "{submitted.url}" }}\n'
+    )
+    spec = load(config_path).handler("scores")
+    handler = build_handler(
+        ScoresHandler, HandlerContext(name="scores", options=spec.options, state_dir=spec.state_dir)
+    )
+    handler.on_start()
+    handler.on_round_begin(2)
+    done = subprocess.run(
+        [sys.executable, "-m", "numeraud.ctl", "--config", str(config_path), "scores"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split() == ["ROUND", "MODEL", "MMC", "V2_CORR20"]
+    assert sorted(row.split()[:2] for row in rows) == sorted(["1", model] for model in submitted.model_ids())
