@@ -28,6 +28,7 @@ Exit codes:
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import os
 import select
@@ -115,18 +116,30 @@ class Callbacks:
         self._secrets = secret_values()
 
     def run(self, job: Job, started: float) -> Result:
-        """Run ``job``'s callback; an exception becomes a failed :class:`Result` (text scrubbed)."""
+        """Run ``job``'s callback; an exception becomes a failed :class:`Result` (text scrubbed).
+
+        An event's callback that fails leaves ``persistent_state`` as it was before the callback
+        (restored in place, so references to the dict stay valid): a failed attempt's changes are
+        never saved by the next event that succeeds.
+        """
         handler = self.handler
         event = job.event
         seq = event.seq if event is not None else 0
         try:
             if event is not None:
+                state = handler.persistent_state
+                before = copy.deepcopy(state)
                 handler.event = event
                 handler._emitted = []
                 handler.log = self.log.bind(seq=seq, round=event.round, kind=event.kind, attempt=event.attempt)
                 try:
                     handler.dispatch(event)
                     self.state.save(handler.persistent_state)
+                except BaseException:
+                    state.clear()
+                    state.update(before)
+                    handler.persistent_state = state
+                    raise
                 finally:
                     handler.event = None
                     handler.log = self.log

@@ -172,8 +172,8 @@ class EventHandler:
     ``options``           the table's ``options`` (a read-only mapping)
     ``event``             the :class:`HandlerEvent` being handled (``None`` outside events)
     ``persistent_state``  a dict saved as JSON in the handler's state directory after each event
-                          handled without error, and loaded again on start; it must hold only JSON
-                          values (no pickle anywhere)
+                          handled without error, and loaded again on start; a callback that raises
+                          has its changes rolled back; it must hold only JSON values (no pickle)
     ``log``               a structlog logger bound to handler, seq and round
     ``state_dir``         the handler's own directory for files
     ``numerai_api_url``   ``[numerai] api_url`` of the configuration (Numerai's, or a sandbox's)

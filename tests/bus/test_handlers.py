@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -64,6 +65,18 @@ def test_persistent_state_survives_a_handler_restart(bus: Bus) -> None:
     bus.start_handler("a")
     starts = wait_for(lambda: [r for r in bus.records("a") if r["callback"] == "on_start"][1:], what="2nd start")
     assert starts[0]["state"] == {"handled": 2}
+
+
+def test_a_failed_attempt_s_state_changes_are_not_saved_by_the_next_successful_one(bus: Bus) -> None:
+    # Recorder counts "handled" before it raises: the failed attempt's count must be rolled back.
+    bus.add_handler("a", options={"fail_kinds": ["round_begin"], "fail_times": 1})
+    bus.start_supervisor()
+    bus.start_handler("a")
+    seq = bus.append("round_begin", 1)
+    bus.wait_acked("a", seq)
+    assert [r["attempt"] for r in bus.event_records("a")] == [1, 2]
+    saved = json.loads((bus.root / "state" / "handlers" / "a" / "state.json").read_text())
+    assert saved["persistent_state"] == {"handled": 1}
 
 
 def test_recycle_exits_cleanly_after_each_event(bus: Bus) -> None:

@@ -57,6 +57,36 @@ def test_a_failing_callback_is_a_failed_result_with_its_error_and_no_state_saved
     assert not (tmp_path / "state.json").exists()
 
 
+def test_a_failed_callback_s_changes_to_persistent_state_are_rolled_back_and_never_saved(tmp_path: Path) -> None:
+    class HalfDone(EventHandler):
+        def on_round_begin(self, round_number: int) -> None:
+            self.persistent_state.setdefault("rounds", []).append(round_number)
+            if round_number == 41:
+                self.persistent_state["half_done"] = True
+                raise RuntimeError("failed half way")
+
+    callbacks = _callbacks(HalfDone, tmp_path)
+    state = callbacks.handler.persistent_state
+    state["kept"] = {"from": "before"}
+    assert not callbacks.run(Job("event", _event(1)), 0.0).ok
+    assert callbacks.handler.persistent_state == {"kept": {"from": "before"}}
+    assert callbacks.handler.persistent_state is state  # rolled back in place: references stay valid
+    assert callbacks.run(Job("event", _event(2)), 0.0).ok
+    assert StateFile(tmp_path / "state.json").load() == {"kept": {"from": "before"}, "rounds": [42]}
+
+
+def test_a_callback_that_replaces_persistent_state_and_fails_gets_the_old_state_back(tmp_path: Path) -> None:
+    class Replacer(EventHandler):
+        def on_round_begin(self, round_number: int) -> None:
+            self.persistent_state = {"replaced": round_number}
+            raise RuntimeError("failed after replacing the state")
+
+    callbacks = _callbacks(Replacer, tmp_path)
+    callbacks.handler.persistent_state["kept"] = 1
+    assert not callbacks.run(Job("event", _event(1)), 0.0).ok
+    assert callbacks.handler.persistent_state == {"kept": 1}
+
+
 def test_start_and_shutdown_jobs_call_on_start_and_on_shutdown(tmp_path: Path) -> None:
     calls: list[str] = []
 
