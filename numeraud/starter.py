@@ -48,8 +48,12 @@ SANDBOX_KEYS = ("sandbox-public", "sandbox-secret")
 
 
 def write_sandbox_keys(keys_dir: Path) -> tuple[Path, Path]:
-    """Write the sandbox's keys as the uploader's key files (mode 0600); returns their paths."""
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Write the sandbox's keys as the uploader's key files (mode 0600); returns their paths.
+
+    The state directory above them is created as the supervisor creates it: mode 0750.
+    """
+    keys_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    keys_dir.mkdir(exist_ok=True, mode=0o700)
     key_files = (keys_dir / "public_id", keys_dir / "secret_key")
     for path, value in zip(key_files, SANDBOX_KEYS, strict=True):
         path.write_text(value + "\n", encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from numeraud.commands import check, demo, init, run, sandbox
+from numeraud.commands import check, demo, doctor, init, run, sandbox
 
 
 class Command(Protocol):
@@ -15,4 +15,4 @@ class Command(Protocol):
         """Add the subcommand's parser and set its ``func``."""
 
 
-COMMANDS: list[Command] = [run, init, check, demo, sandbox]
+COMMANDS: list[Command] = [run, init, check, doctor, demo, sandbox]

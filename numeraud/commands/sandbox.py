@@ -33,6 +33,14 @@ def _clock_time(text: str) -> time:
         raise argparse.ArgumentTypeError(f"{text!r} is not a time like 12:00") from exc
 
 
+def _extra_key(text: str) -> tuple[str, str, tuple[str, ...] | None]:
+    public, _, rest = text.partition(":")
+    secret, has_scopes, scopes = rest.partition(":")
+    if not public or not secret:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PUBLIC_ID:SECRET_KEY[:SCOPE,SCOPE...]")
+    return public, secret, tuple(s.strip() for s in scopes.split(",") if s.strip()) if has_scopes else None
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``numeraud sandbox``."""
     parser = subparsers.add_parser(
@@ -49,6 +57,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--public-id", default="sandbox-public", help="the account's public id")
     parser.add_argument("--secret-key", default="sandbox-secret", help="the account's secret key")
+    parser.add_argument(
+        "--extra-key",
+        action="append",
+        type=_extra_key,
+        default=[],
+        metavar="PUBLIC:SECRET[:SCOPES]",
+        help="another key of the account, with comma-separated scopes (default upload_submission; "
+        "an empty list, PUBLIC:SECRET:, gives a key that cannot upload); repeatable",
+    )
+    parser.add_argument(
+        "--date-skew",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="shift the HTTP Date header, as if the clocks disagreed (for numeraud doctor)",
+    )
     parser.add_argument(
         "--models",
         default="sandbox_model_1,sandbox_model_2,sandbox_model_3",
@@ -80,7 +104,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def options_from_args(args: argparse.Namespace, data_dir: Path) -> SandboxOptions:
     """Translate parsed flags into :class:`SandboxOptions`."""
     from numeraud.sandbox import SandboxOptions  # noqa: PLC0415 - see SIZES
+    from numeraud.sandbox.core import SandboxKey  # noqa: PLC0415
 
+    extra_keys = tuple(
+        SandboxKey(public, secret, name=f"extra-{index}")
+        if scopes is None
+        else SandboxKey(public, secret, scopes, name=f"extra-{index}")
+        for index, (public, secret, scopes) in enumerate(args.extra_key, start=1)
+    )
     schedule = args.schedule or ("interval" if args.round_every else "manual")
     return SandboxOptions(
         data_dir=data_dir,
@@ -99,6 +130,8 @@ def options_from_args(args: argparse.Namespace, data_dir: Path) -> SandboxOption
         open_at=args.open_at,
         close_at=args.close_at,
         saturday_close_at=args.saturday_close_at,
+        extra_keys=extra_keys,
+        date_skew=args.date_skew,
     )
 
 

@@ -6,6 +6,6 @@ Point numerapi at it with :func:`numeraud.numerai.use_api_url` (or by setting
 """
 
 from numeraud.sandbox.app import Sandbox
-from numeraud.sandbox.core import SandboxOptions
+from numeraud.sandbox.core import SandboxKey, SandboxOptions
 
-__all__ = ["Sandbox", "SandboxOptions"]
+__all__ = ["Sandbox", "SandboxKey", "SandboxOptions"]

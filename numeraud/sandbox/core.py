@@ -51,6 +51,23 @@ class AdminError(ValueError):
     """A bad admin request; the message says what is wrong."""
 
 
+#: The scope Numerai requires of a key to upload predictions.
+UPLOAD_SCOPE = "upload_submission"
+
+
+@dataclass(frozen=True)
+class SandboxKey:
+    """An API key of the sandbox account: its public id, secret key, scopes and display name."""
+
+    public_id: str
+    secret_key: str
+    scopes: tuple[str, ...] = (UPLOAD_SCOPE,)
+    name: str = "sandbox"
+
+    def __repr__(self) -> str:
+        return f"SandboxKey(public_id={self.public_id!r}, scopes={self.scopes!r}, name={self.name!r})"
+
+
 @dataclass(frozen=True)
 class SandboxOptions:
     """Everything that shapes a sandbox; the CLI flags map onto these fields."""
@@ -73,6 +90,10 @@ class SandboxOptions:
     close_at: time = time(13, 0)
     saturday_close_days: int = 1
     saturday_close_at: time = time(14, 0)
+    #: More keys of the same account, e.g. one without ``upload_submission`` (``--extra-key``).
+    extra_keys: tuple[SandboxKey, ...] = ()
+    #: Seconds added to the HTTP ``Date`` header, as if Numerai's clock (or yours) were off.
+    date_skew: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in ("manual", "daily", "interval"):
@@ -88,6 +109,14 @@ class SandboxOptions:
         for version in self.versions:
             if not VERSION_RE.match(version):
                 raise AdminError(f"version: {version!r} does not look like v5.2")
+        public_ids = [key.public_id for key in self.keys]
+        if len(set(public_ids)) != len(public_ids) or not all(public_ids):
+            raise AdminError("keys: every key needs its own non-empty public id")
+
+    @property
+    def keys(self) -> tuple[SandboxKey, ...]:
+        """Every API key of the account: the main one (with the upload scope) first, then the extra ones."""
+        return (SandboxKey(self.public_id, self.secret_key), *self.extra_keys)
 
 
 @dataclass
@@ -391,20 +420,28 @@ class SandboxCore:
 
     # -- accounts -----------------------------------------------------------------------------
 
-    def authenticate(self, header: str | None) -> bool:
+    def authenticate(self, header: str | None) -> SandboxKey | None:
         """Check an ``Authorization: Token PUBLIC$SECRET`` header; raise on a bad one.
 
-        Returns False when there is no header at all (a public call).
+        Returns the key it names, or None when there is no header at all (a public call).
         """
         if not header:
-            return False
+            return None
         scheme, _, token = header.partition(" ")
         public, _, secret = token.partition("$")
-        expected_public = secrets.compare_digest(public, self.options.public_id)
-        expected_secret = secrets.compare_digest(secret, self.options.secret_key)
-        if scheme != "Token" or not (expected_public and expected_secret):
+        found = None
+        given_public, given_secret = public.encode(errors="replace"), secret.encode(errors="replace")
+        for key in self.options.keys:
+            # Compare with every key, so the time taken does not tell which public id exists; as
+            # bytes, which compare_digest takes whatever the header holds (str: ASCII only).
+            matches = secrets.compare_digest(given_public, key.public_id.encode()) & secrets.compare_digest(
+                given_secret, key.secret_key.encode()
+            )
+            if matches and found is None:
+                found = key
+        if scheme != "Token" or found is None:
             raise ApiError(INVALID_SESSION)
-        return True
+        return found
 
     def model(self, model_id: str | None) -> Model:
         """The account's model with this id; :class:`ApiError` otherwise."""

@@ -20,10 +20,12 @@ from graphql.language import ast
 
 from numeraud.sandbox.core import (
     CLASSIC,
+    UPLOAD_SCOPE,
     ApiError,
     Model,
     Round,
     SandboxCore,
+    SandboxKey,
     Score,
     Submission,
     iso,
@@ -40,17 +42,28 @@ class BadRequest(Exception):
 
 @dataclass
 class Context:
-    """What a resolver may use: the core, whether the caller authenticated, the time, URLs."""
+    """What a resolver may use: the core, the caller's key (None: no key), the time, URLs."""
 
     core: SandboxCore
-    authenticated: bool
+    key: SandboxKey | None
     now: datetime
     base_url: str
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the call came with a valid key."""
+        return self.key is not None
 
     def require_auth(self) -> None:
         """Raise the error Numerai gives an unauthenticated call to a private field."""
         if not self.authenticated:
             raise ApiError(AUTH_REQUIRED)
+
+    def require_scope(self, scope: str) -> None:
+        """Raise unless the caller's key has ``scope`` (e.g. ``upload_submission``)."""
+        self.require_auth()
+        if self.key is not None and scope not in self.key.scopes:
+            raise ApiError(f"This API key does not have the {scope} scope.")
 
 
 Resolver = Callable[[Context, dict[str, Any]], Any]
@@ -132,10 +145,10 @@ class GraphQLApi:
             return {"errors": [{"message": "No operation (or no operation with that name) in the query"}]}
         try:
             coerced = _coerce_variables(operation, variables)
-            authenticated = self.core.authenticate(authorization)
+            caller = self.core.authenticate(authorization)
         except ApiError as exc:
             return {"errors": [{"message": str(exc)}]}
-        context = Context(core=self.core, authenticated=authenticated, now=now, base_url=base_url)
+        context = Context(core=self.core, key=caller, now=now, base_url=base_url)
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, ast.FragmentDefinitionNode)}
         data: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
@@ -328,7 +341,7 @@ def _account(context: Context, args: dict[str, Any]) -> dict[str, Any]:
         "status": "VERIFIED",
         "insertedAt": iso(datetime(2020, 1, 1, tzinfo=UTC)),
         "models": [_model_json(context, m) for m in context.core.models],
-        "apiTokens": [{"name": "sandbox", "public_id": options.public_id, "scopes": ["upload_submission"]}],
+        "apiTokens": [{"name": k.name, "public_id": k.public_id, "scopes": list(k.scopes)} for k in options.keys],
         "walletTxns": [],
     }
 
@@ -348,7 +361,7 @@ def _account_profile(context: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _upload_auth(context: Context, args: dict[str, Any]) -> dict[str, str]:
-    context.require_auth()
+    context.require_scope(UPLOAD_SCOPE)
     pending = context.core.upload_auth(
         str(args.get("filename") or "predictions.csv"),
         int(args.get("tournament") or CLASSIC),
@@ -358,7 +371,7 @@ def _upload_auth(context: Context, args: dict[str, Any]) -> dict[str, str]:
 
 
 def _create_submission(context: Context, args: dict[str, Any]) -> dict[str, str]:
-    context.require_auth()
+    context.require_scope(UPLOAD_SCOPE)
     submission_id = context.core.create_submission(
         str(args.get("filename")), int(args.get("tournament") or CLASSIC), args.get("modelId"), context.now
     )

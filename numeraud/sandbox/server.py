@@ -80,6 +80,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib's stderr access log; requests go to the admin request log."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header (every answer has one), shifted by ``SandboxOptions.date_skew``."""
+        if timestamp is None:
+            timestamp = time.time() + self.server.core.options.date_skew
+        return super().date_time_string(timestamp)
+
     def send_response(self, code: int, message: str | None = None) -> None:
         """Send the status line and remember it for the request log."""
         self._status = int(code)
