@@ -11,11 +11,16 @@ Configure it in ``[handlers.NAME]``::
 * ``on_new_training_data``: loads only the chosen features (int8) and target of every
   ``era_step``-th era, fits the estimator, saves it with joblib in the handler's state directory
   (versioned by training round) and scores it per era on validation with numerai-tools (CORR and,
-  with the meta model, MMC: mean, sharpe, max drawdown), kept in ``persistent_state``;
+  with the meta model, MMC: mean, sharpe, max drawdown), kept in ``persistent_state`` with the
+  dataset version and the delivery (``training_event``: seq and attempt) that trained it;
 * ``on_new_tournament_data``: predicts the round's live file, ranks to (0, 1], writes the
   predictions CSV atomically and emits ``predictions_ready(round, model, path)``.
 
 The model file is only ever loaded from the handler's own state directory.
+
+``min_train_seconds`` (default 0) is for demos and tests only: training then lasts at least that
+long (it waits after fitting, before the model is saved), so that ``numeraud demo`` can kill the
+process while it trains and show the event delivered again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import importlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +112,7 @@ class ModelHandler(EventHandler):
 
     def train(self, round_number: int, files: dict[str, str]) -> None:
         """Fit the estimator on ``files["train.parquet"]`` and save it, with validation scores."""
+        started = time.monotonic()
         features = feature_set(Path(files["features.json"]), str(self.options.get("feature_set", "medium")))
         target = str(self.options.get("target", "target"))
         train = load(
@@ -121,10 +128,21 @@ class ModelHandler(EventHandler):
         self.log.info("training", rows=len(train), features=len(features), estimator=estimator_class.__name__)
         model.fit(train[features], train[target])
         del train
+        hold = float(self.options.get("min_train_seconds", 0)) - (time.monotonic() - started)
+        if hold > 0:
+            time.sleep(hold)  # demos only: a window to kill the process mid-training
         model_file = self._dir() / "models" / f"model_round_{round_number}.joblib"
         _atomic_write(model_file, lambda temp: joblib.dump(model, temp))
+        event = self.event
         self.persistent_state.update(
-            {"model_file": model_file.name, "trained_round": round_number, "features": features, "target": target}
+            {
+                "model_file": model_file.name,
+                "trained_round": round_number,
+                "features": features,
+                "target": target,
+                "dataset_version": event.get("version") if event is not None else None,
+                "training_event": {"seq": event.seq, "attempt": event.attempt} if event is not None else None,
+            }
         )
         if "validation.parquet" in files and Path(files["validation.parquet"]).exists():
             self.persistent_state["validation"] = self._validate(model, features, target, files)

@@ -209,6 +209,9 @@ class DatasetFile:
 class Store:
     """The supervisor's database. Not thread-safe: one owner (the supervisor loop).
 
+    Only the thread that opened it may use it (SQLite's ``check_same_thread``): a use from any
+    other thread is a bug, and raises :class:`StoreError` instead of racing the owner.
+
     ``read_only=True`` opens it for inspection (``numeraudctl`` while the supervisor is down):
     no migration, no write.
     """
@@ -221,11 +224,11 @@ class Store:
                 if not self.path.exists():
                     raise StoreError("cant_open", f"{self.path} does not exist")
                 uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
                 self._db.execute("PRAGMA query_only = ON")
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._db = sqlite3.connect(self.path, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA busy_timeout = 5000")

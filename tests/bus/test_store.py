@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +205,27 @@ def test_a_read_only_store_refuses_a_plain_ack(tmp_path: Path) -> None:
         assert info.value.code == "read_only"
     finally:
         ro.close()
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_store_refuses_use_from_a_thread_other_than_the_one_that_opened_it(tmp_path: Path, read_only: bool) -> None:
+    Store(tmp_path / "db.sqlite").close()
+    store = Store(tmp_path / "db.sqlite", read_only=read_only)
+    errors: list[BaseException] = []
+
+    def use() -> None:
+        try:
+            store.head_seq()
+        except BaseException as exc:  # whatever it is, the test reports it
+            errors.append(exc)
+
+    other = threading.Thread(target=use)
+    other.start()
+    other.join(timeout=10)
+    try:
+        assert len(errors) == 1
+        assert isinstance(errors[0], StoreError)
+        assert "thread" in str(errors[0])
+        assert store.head_seq() == 0  # the owning thread still can
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from numeraud import config
 from numeraud.sandbox import Sandbox
+from numeraud.starter import StarterOptions, render
 
 NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
 
@@ -72,3 +73,20 @@ def test_check_names_the_bad_key_and_exits_78(tmp_path: Path) -> None:
     assert done.returncode == 78
     assert "handlers.a.max_attempts" in done.stderr
     assert str(target) in done.stderr
+
+
+def test_extra_options_of_one_model_reach_only_its_handler(tmp_path: Path) -> None:
+    starter = StarterOptions(
+        models=("a", "b"),
+        api_url="http://127.0.0.1:8787",
+        state_dir=tmp_path / "state",
+        runtime_dir=tmp_path / "run",
+        sandbox=True,
+        model_options={"b": {"min_train_seconds": 4.0}},
+    )
+    target = tmp_path / "numeraud.toml"
+    target.write_text(render(starter))
+    loaded = config.load(target)
+    assert loaded.handlers["model-b"].options["min_train_seconds"] == 4.0
+    assert "min_train_seconds" not in loaded.handlers["model-a"].options
+    assert loaded.handlers["model-b"].options["model"] == "b"

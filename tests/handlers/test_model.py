@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,30 @@ def test_predictions_are_valid_for_numerai_and_announced(small_sandbox: Sandbox,
     frame = pd.read_csv(emitted.payload["path"])
     assert list(frame.columns) == ["id", "prediction"]
     validate_predictions(small_sandbox.core.live_ids(1), frame)
+
+
+def test_training_records_the_dataset_version_and_the_delivery_that_trained(sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path)
+    handler.event = HandlerEvent(
+        seq=14,
+        event_id="e",
+        kind="new_training_data",
+        round=3,
+        attempt=2,
+        created="now",
+        payload={**files(sandbox), "version": "v5.2"},
+    )
+    handler.dispatch(handler.event)
+    assert handler.persistent_state["dataset_version"] == "v5.2"
+    assert handler.persistent_state["training_event"] == {"seq": 14, "attempt": 2}
+
+
+def test_min_train_seconds_makes_training_last_at_least_that_long(sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path, {**FAST, "min_train_seconds": 1.5})
+    started = time.monotonic()
+    deliver(handler, "new_training_data", 1, files(sandbox))
+    assert time.monotonic() - started >= 1.5
+    assert (tmp_path / "state/models/model_round_1.joblib").exists()
 
 
 def test_a_missing_model_is_retrained_from_the_synced_files(small_sandbox: Sandbox, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``numeraud sandbox`` and ``numeraud demo`` as a user runs them: real subprocesses."""
+"""``numeraud sandbox`` as a user runs it: real subprocesses (``numeraud demo``: tests/daemon/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -43,20 +43,3 @@ def test_sandbox_with_bad_option_exits_2_with_the_reason(tmp_path: Path) -> None
     )
     assert done.returncode == 2
     assert "round" in done.stderr
-
-
-@pytest.mark.slow
-def test_demo_runs_the_whole_daemon_for_two_rounds(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*NUMERAUD, "demo", "--size", "tiny", "--keep", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    accepted = "accepted submissions for sandbox_model_1, sandbox_model_2, sandbox_model_3"
-    assert done.stdout.count(accepted) == 2
-    assert "numeraud running" in done.stdout  # numeraudctl status, from the live supervisor
-    assert "demo finished: every model submitted every round and was scored" in done.stdout
-    assert (tmp_path / "state" / "handlers" / "scores" / "scores.png").exists()
