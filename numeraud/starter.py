@@ -6,7 +6,8 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class StarterOptions:
     sandbox: bool = False
     idle_interval: float = 60
     fast_interval: float = 2
+    #: More options for some models' handlers, by Numerai model name (the demo's slow trainer).
+    model_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
 #: ZeroMQ ipc:// paths must fit a sockaddr_un (108 bytes); keep room for "control.sock".
@@ -108,6 +111,7 @@ def render(options: StarterOptions) -> str:
             if options.sandbox
             else "{ max_iter = 300, learning_rate = 0.05, max_leaf_nodes = 31, min_samples_leaf = 200 }"
         )
+        extra = "".join(f", {key} = {_toml(value)}" for key, value in options.model_options.get(model, {}).items())
         lines += [
             f"# Trains and predicts for the Numerai model {model!r}; its own process, memory and unit.",
             f"[handlers.{name}]",
@@ -116,7 +120,7 @@ def render(options: StarterOptions) -> str:
             "max_attempts = 3",
             f'options = {{ model = {_toml(model)}, feature_set = "{feature_sets[index % len(feature_sets)]}", '
             f'era_step = {1 if options.sandbox else 4}, estimator = "sklearn.ensemble:HistGradientBoostingRegressor", '
-            f"params = {params} }}",
+            f"params = {params}{extra} }}",
             "",
         ]
     mapping = ", ".join(f"{_toml(model)} = {_toml(model)}" for model in options.models)
