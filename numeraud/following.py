@@ -104,8 +104,10 @@ class FollowerService:
         self.follower.wake.set()
 
     def healthy(self) -> bool:
-        """False when the follower has made no progress for longer than ``stall_after`` seconds."""
-        return not self.thread.is_alive() or time.monotonic() - self._last_alive < self.stall_after
+        """False when the follower has made no progress for longer than ``stall_after`` seconds
+        (a download's progress and a retry count as progress)."""
+        last = max(self._last_alive, self.follower.last_progress)
+        return not self.thread.is_alive() or time.monotonic() - last < self.stall_after
 
     def drain(self, _now: float = 0.0) -> None:
         """Commit every queued publication (the supervisor loop's timer callback).

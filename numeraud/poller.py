@@ -9,7 +9,9 @@ Per round, in numerauto's order, and only once the files are complete and verifi
 ``round_begin``, ``new_training_data`` (first run, a new dataset version, or, if configured, a
 validation update), ``new_tournament_data``, ``cleanup``; later ``round_closed`` once its
 submission deadline has passed. A round that opened and closed while numeraud was away is
-published as ``round_missed``.
+published as ``round_missed``; so is a round whose data could not be had before its deadline, with
+the reason. Numerai's trouble on the way (errors, timeouts, an empty dataset listing) is retried
+with backoff until that deadline, never taken as the round's end.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from numeraud.config import DataConfig
 from numeraud.datasync import DatasetSync, DiskFull, KnownFile, SyncedFile
 from numeraud.logs import get_logger
-from numeraud.numerai import NumeraiClient, NumeraiError, NumeraiRejected
+from numeraud.numerai import NumeraiClient, NumeraiError, NumeraiRejected, NumeraiUnavailable
 from numeraud.retry import Backoff, DeadlinePassed, retry_until
 from numeraud.tournament import Action, PollPolicy, RoundInfo, decide, latest_version
 
@@ -101,6 +103,8 @@ class TournamentFollower:
         self.latest: RoundInfo | None = None
         self.last_poll: float | None = None
         self.last_error: str | None = None
+        #: Monotonic time of the follower's last sign of life: a poll began, or a call is retried.
+        self.last_progress = time.monotonic()
         self.activity = "starting"
 
     # -- one poll ----------------------------------------------------------------------------
@@ -118,7 +122,7 @@ class TournamentFollower:
 
     def poll(self) -> float:
         """Observe, decide, sync and publish; returns the seconds until the next poll."""
-        self.last_poll = time.monotonic()
+        self.last_poll = self.last_progress = time.monotonic()
         self.activity = "polling"
         try:
             current = self.observe()
@@ -200,8 +204,10 @@ class TournamentFollower:
         deadline = time.monotonic() + (info.deadline - self.now()).total_seconds()
         log = self.log.bind(round=info.number)
         log.info("round_opened", deadline=info.deadline.isoformat())
+        stage = "the deadline passed before Numerai listed a dataset version"
         try:
             version = self._version(deadline)
+            stage = "data not synced: the deadline passed first"
             files: list[tuple[str, SyncedFile]] = []
             new_training = self._sync_training(version, info, deadline, files)
             for name in self.settings.live_files:
@@ -209,12 +215,11 @@ class TournamentFollower:
                     self._fetch(f"{version}/{name}", f"{version}/{live_name(name, info.number)}", info, deadline)
                 )
         except DeadlinePassed as exc:
-            log.error("round_data_unavailable", error=str(exc))
+            reason = f"{stage} ({exc})"
+            log.error("round_data_unavailable", error=reason)
             self._commit(
                 Publication(
-                    events=[
-                        ("round_missed", info.number, _round_payload(info) | {"reason": f"data not synced: {exc}"})
-                    ],
+                    events=[("round_missed", info.number, _round_payload(info) | {"reason": reason})],
                     state={STATE_PROCESSED: str(info.number)},
                 )
             )
@@ -253,13 +258,23 @@ class TournamentFollower:
         return Publication(events=events, state=state, files=files)
 
     def _version(self, deadline: float) -> str:
+        """The dataset version to sync: the pinned one, or the newest Numerai lists.
+
+        An empty listing (or one without a version) is Numerai being wrong for a moment, not a
+        verdict on the round: it is retried like any other unavailability until the deadline.
+        """
         if self.settings.version != "latest":
             return self.settings.version
-        names = self._retry(self.client.list_datasets, deadline)
-        version = latest_version(names)
-        if version is None:
-            raise DeadlinePassed("Numerai listed no dataset version", None)
-        return version
+        self.activity = "listing dataset versions"
+
+        def newest() -> str:
+            version = latest_version(list(self.client.list_datasets() or []))
+            if version is None:
+                raise NumeraiUnavailable("Numerai listed no dataset version")
+            return version
+
+        result: str = self._retry(newest, deadline)
+        return result
 
     def _sync_training(
         self, version: str, info: RoundInfo, deadline: float, files: list[tuple[str, SyncedFile]]
@@ -292,6 +307,7 @@ class TournamentFollower:
 
     def _retry(self, call: Callable[[], Any], deadline: float) -> Any:
         def on_retry(attempt: int, error: BaseException, wait: float) -> None:
+            self.last_progress = time.monotonic()  # retrying until the deadline is not a stall
             self.last_error = str(error)
             self.log.warning("retrying", attempt=attempt, error=str(error), wait=round(wait, 1))
 

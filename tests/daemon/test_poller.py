@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +17,7 @@ from numeraud.poller import Publication, TournamentFollower
 from numeraud.retry import Backoff
 from numeraud.sandbox import Sandbox
 from numeraud.tournament import PollPolicy
+from tests.helpers import wait_for
 
 ROUND_KINDS = ["round_begin", "new_training_data", "new_tournament_data", "cleanup"]
 
@@ -36,6 +40,34 @@ class Recorder:
                 if (event_kind, event_round) == (kind, number):
                     return payload
         raise KeyError((kind, number))
+
+
+def listings(sandbox: Sandbox) -> int:
+    """How many ``listDatasets`` calls the sandbox has answered."""
+    return sum("listDatasets" in r["fields"] for r in sandbox.requests())
+
+
+@contextmanager
+def unlisted(sandbox: Sandbox) -> Iterator[threading.Event]:
+    """Numerai lists no dataset at all until the yielded event is set (or the block ends)."""
+    core = sandbox.core
+    with core.lock:
+        versions = list(core.state.versions)
+        core.state.versions.clear()
+    relist = threading.Event()
+
+    def restore() -> None:
+        relist.wait()
+        with core.lock:
+            core.state.versions[:] = versions
+
+    thread = threading.Thread(target=restore, daemon=True)
+    thread.start()
+    try:
+        yield relist
+    finally:
+        relist.set()
+        thread.join(timeout=10)
 
 
 def make_follower(
@@ -185,6 +217,39 @@ def test_data_that_cannot_be_had_before_the_deadline_makes_the_round_missed(sand
     assert recorder.events() == [("round_missed", 2)]
     assert "data not synced" in str(recorder.payload("round_missed", 2)["reason"])
     assert not list((tmp_path / "data").rglob("live_2.parquet"))
+
+
+def test_an_empty_dataset_listing_is_retried_within_the_round(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.open_round(window=30)
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    with unlisted(sandbox) as relist:
+
+        def relist_after_three_empty_listings() -> None:
+            wait_for(lambda: listings(sandbox) >= 3)
+            relist.set()
+
+        watcher = threading.Thread(target=relist_after_three_empty_listings)
+        watcher.start()
+        follower.poll()
+        watcher.join(timeout=10)
+    assert recorder.events() == [(kind, 2) for kind in ROUND_KINDS]
+    assert listings(sandbox) >= 4  # three empty listings, then the one that named a version
+
+
+def test_a_listing_still_empty_at_the_deadline_makes_the_round_missed_saying_so(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.open_round(window=1.5)
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    with unlisted(sandbox):
+        follower.poll()
+    assert recorder.events() == [("round_missed", 2)]
+    reason = str(recorder.payload("round_missed", 2)["reason"])
+    assert "deadline passed before Numerai listed a dataset version" in reason
+    assert "Numerai listed no dataset version" in reason
+    assert listings(sandbox) > 1  # retried until the deadline, not given up on the first answer
 
 
 def test_old_live_files_are_pruned_by_retention(sandbox: Sandbox, tmp_path: Path) -> None:

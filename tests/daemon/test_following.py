@@ -1,0 +1,58 @@
+"""The supervisor's follower service: its thread and its health, against the sandbox."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from numeraud.config import DataConfig
+from numeraud.following import FollowerService
+from numeraud.retry import Backoff
+from numeraud.sandbox import Sandbox
+from numeraud.store import Store
+from numeraud.tournament import PollPolicy
+from tests.daemon.test_poller import listings, unlisted
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "numeraud.db")
+    yield opened
+    opened.close()
+
+
+def make_service(sandbox: Sandbox, store: Store, tmp_path: Path, stall_after: float = 600.0) -> FollowerService:
+    service = FollowerService(
+        store,
+        api_url=sandbox.url,
+        data_dir=tmp_path / "data",
+        settings=DataConfig(reserve_bytes=0),
+        policy=PollPolicy(idle_interval=5, fast_interval=0.5),
+        stall_after=stall_after,
+    )
+    service.follower.backoff = Backoff(base=0.02, cap=0.1)
+    return service
+
+
+def test_a_follower_retrying_within_the_round_is_healthy_for_longer_than_stall_after(
+    sandbox: Sandbox, store: Store, tmp_path: Path
+) -> None:
+    sandbox.open_round(window=30)
+    service = make_service(sandbox, store, tmp_path, stall_after=1.0)
+    started = time.monotonic()
+
+    def retried_past_stall_after_while_healthy() -> bool:
+        assert service.healthy(), "a follower retrying Numerai was taken for a stalled one"
+        return time.monotonic() - started > 3 * service.stall_after
+
+    try:
+        with unlisted(sandbox):
+            service.start()
+            wait_for(retried_past_stall_after_while_healthy)
+            assert listings(sandbox) > 3
+    finally:
+        service.stop()
