@@ -160,7 +160,7 @@ class GraphQLApi:
                 errors.append({"message": f'Cannot query field "{field.name.value}" on type "{type_name}".'})
                 continue
             try:
-                args = {a.name.value: graphql.value_from_ast_untyped(a.value, coerced) for a in field.arguments}
+                args = {a.name.value: graphql.value_from_ast_untyped(a.value, coerced) for a in field.arguments or ()}
                 value = resolver(context, args)
                 data[key] = _project(value, field.selection_set, fragments)
             except ApiError as exc:
@@ -225,7 +225,7 @@ _SCALARS: dict[str, Callable[[Any], bool]] = {
 
 def _coerce_variables(operation: ast.OperationDefinitionNode, variables: dict[str, Any]) -> dict[str, Any]:
     coerced: dict[str, Any] = {}
-    for definition in operation.variable_definitions:
+    for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
         type_text = graphql.print_ast(definition.type)
         required = isinstance(definition.type, ast.NonNullTypeNode)
