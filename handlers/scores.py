@@ -1,9 +1,9 @@
 """The bundled scores collector: each model's round scores from Numerai, kept and charted.
 
 On every ``round_begin`` (and ``round_resolved`` if anything emits it) it fetches each model's
-submission scores with numerapi (``submission_scores``, public, by model id; the latest day of each round), stores them in ``scores.json`` in
-its state directory and renders ``scores.png``: per-round CORR and MMC per model. ``numeraudctl
-scores`` shows the table::
+submission scores with numerapi (``submission_scores``, public, by model id; the latest day of
+each round), stores them in ``scores.json`` in its state directory and renders ``scores.png``:
+per-round CORR and MMC per model. ``numeraudctl scores`` shows the table::
 
     [handlers.scores]
     class = "numeraud_handlers.scores:ScoresHandler"
