@@ -198,6 +198,8 @@ def print_status(doc: dict[str, Any], out: Output) -> None:
         out.line(
             f"numeraud running: pid {doc.get('pid')}, api {doc.get('api')}, log head {doc['head_seq']}, store {health}"
         )
+        if doc.get("healthy") is False:
+            out.line("  UNHEALTHY: the systemd watchdog is not fed (systemd restarts numeraud if it watches)")
     else:
         out.line(f"numeraud NOT running ({doc.get('note')}); log head {doc['head_seq']}")
     for key, value in sorted(doc.get("tournament", {}).items()):
@@ -205,6 +207,8 @@ def print_status(doc: dict[str, Any], out: Output) -> None:
     follower = doc.get("follower")
     if follower:
         out.line(f"  follower: {follower.get('activity')}; current round {follower.get('round')}")
+        if follower.get("problem"):
+            out.line(f"  FOLLOWER PROBLEM: {follower['problem']}")
         if follower.get("last_error"):
             out.line(
                 f"  last Numerai error: {follower['last_error']} ({follower.get('consecutive_failures')} in a row)"

@@ -73,6 +73,7 @@ class Daemon:
                 policy=policy,
                 stall_after=poll.idle_interval + STALL_MARGIN,
                 on_commit=supervisor.events_committed,
+                failpoints=supervisor.failpoints,
             )
             supervisor.add_timer("follower", 0.05, self.follower.drain)
             supervisor.health_checks.append(self.follower.healthy)

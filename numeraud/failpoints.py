@@ -1,4 +1,4 @@
-"""Failpoints: crash or stall the process at exact points, for the crash-recovery tests.
+"""Failpoints: crash or stall the process (or end one thread) at exact points, for the tests.
 
 Set ``NUMERAUD_FAILPOINT=NAME`` (or ``NAME@N`` to fire on the N-th hit) in the environment of
 the supervisor. Names:
@@ -8,6 +8,8 @@ the supervisor. Names:
 ``after_ack_commit``     SIGKILL after an ACK is committed, before the next event is sent
 ``stall_after_append``   the main loop stops for good after an append is committed; the process
                          stays alive, only its loop is stuck (as a deadlock would leave it)
+``exit_follower_thread`` the tournament follower's thread ends at its next poll (SystemExit, as a
+                         library calling ``sys.exit()`` would end it); the rest of the process runs on
 
 Without the variable every check is a no-op attribute compare.
 """
@@ -38,4 +40,6 @@ class Failpoints:
             return
         if name.startswith("stall"):
             threading.Event().wait()  # a stuck loop, as a deadlock or a blocking call would leave it
+        if name.startswith("exit_"):
+            raise SystemExit(f"failpoint {name}")  # ends the calling thread only
         os.kill(os.getpid(), signal.SIGKILL)

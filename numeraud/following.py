@@ -4,8 +4,9 @@ The follower (:mod:`numeraud.poller`) runs in a thread and hands each :class:`Pu
 queue (a deque: appends and pops are atomic); :meth:`FollowerService.drain`, called from the
 supervisor's loop, commits each one to the store in one transaction (events, tournament state,
 dataset files): the store never leaves the loop's thread. The service is healthy while the follower
-keeps polling: a follower stuck longer than its slowest possible poll makes the supervisor stop
-feeding the systemd watchdog.
+keeps polling: a follower thread that died, or one stuck longer than its slowest possible poll,
+makes the supervisor stop feeding the systemd watchdog (systemd then restarts numeraud), and
+``numeraudctl status`` says which.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from numeraud.config import DataConfig
 from numeraud.datasync import DatasetSync, KnownFile, Progress
+from numeraud.failpoints import Failpoints
 from numeraud.logs import get_logger
 from numeraud.numerai import NumeraiClient
 from numeraud.poller import Publication, TournamentFollower
@@ -39,8 +41,12 @@ class FollowerService:
         policy: PollPolicy,
         stall_after: float,
         on_commit: Callable[[list[int]], None] | None = None,
+        failpoints: Failpoints | None = None,
     ) -> None:
         self.store = store
+        self.failpoints = failpoints if failpoints is not None else Failpoints(env={})
+        #: Why the thread ended while it was meant to run (``None`` while it runs).
+        self.died: str | None = None
         self.log = get_logger("follower")
         self.pending: collections.deque[Publication] = collections.deque()
         self.progress: Progress | None = None
@@ -76,18 +82,24 @@ class FollowerService:
         )
 
     def _run(self) -> None:
-        while not self.stop_event.is_set():
-            self._last_alive = time.monotonic()
-            self.busy = True
-            try:
-                delay = self.follower.poll()
-            except Exception as exc:  # a bug must not end the thread: log, wait, poll again
-                self.log.exception("poll_crashed", error=str(exc))
-                delay = self.follower.policy.idle_interval
-            self._last_alive = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                self._last_alive = time.monotonic()
+                self.busy = True
+                self.failpoints.hit("exit_follower_thread")
+                try:
+                    delay = self.follower.poll()
+                except Exception as exc:  # a bug must not end the thread: log, wait, poll again
+                    self.log.exception("poll_crashed", error=str(exc))
+                    delay = self.follower.policy.idle_interval
+                self._last_alive = time.monotonic()
+                self.busy = False
+                self.follower.wake.wait(delay)
+                self.follower.wake.clear()
+        except BaseException as exc:  # SystemExit from a library, or a bug outside the poll
+            self.died = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             self.busy = False
-            self.follower.wake.wait(delay)
-            self.follower.wake.clear()
+            self.log.critical("follower_thread_died", error=self.died, exc_info=True)  # and the thread ends
 
     def start(self) -> None:
         """Start polling in the background."""
@@ -103,11 +115,22 @@ class FollowerService:
         """Poll at once (``numeraudctl poll-now``, the webhook)."""
         self.follower.wake.set()
 
+    def problem(self) -> str | None:
+        """What is wrong with the follower, or ``None``: its thread is not running (it died, or was
+        never started), or it made no progress for ``stall_after`` seconds (a download's progress
+        and a retry count as progress)."""
+        if not self.thread.is_alive():
+            if self.died is not None:
+                return f"the follower thread died ({self.died}): nothing polls Numerai"
+            return "the follower thread is not running: nothing polls Numerai"
+        idle = time.monotonic() - max(self._last_alive, self.follower.last_progress)
+        if idle >= self.stall_after:
+            return f"the follower made no progress for {idle:.0f} s"
+        return None
+
     def healthy(self) -> bool:
-        """False when the follower has made no progress for longer than ``stall_after`` seconds
-        (a download's progress and a retry count as progress)."""
-        last = max(self._last_alive, self.follower.last_progress)
-        return not self.thread.is_alive() or time.monotonic() - last < self.stall_after
+        """Whether the supervisor may feed the watchdog on the follower's behalf (no :meth:`problem`)."""
+        return self.problem() is None
 
     def drain(self, _now: float = 0.0) -> None:
         """Commit every queued publication (the supervisor loop's timer callback).
@@ -142,6 +165,7 @@ class FollowerService:
     def status(self) -> dict[str, Any]:
         """For ``numeraudctl status``: the follower's activity and any download in progress."""
         status = self.follower.status()
+        status["problem"] = self.problem()
         if self.progress is not None and self.progress.done < self.progress.total:
             status["download"] = {
                 "file": self.progress.name,

@@ -283,6 +283,7 @@ class Supervisor:
         poller.register(wake, zmq.POLLIN)
         watchdog_every = self.notifier.watchdog_interval
         next_watchdog = self.clock()
+        was_healthy = True
         next_status = self.clock() + STATUS_EVERY
         next_tick = self.clock()
         tick_every = min(0.25, self.config.bus.heartbeat_interval / 2)
@@ -338,10 +339,14 @@ class Supervisor:
                         self.log.exception("timer failed", timer=timer.name)
                     dispatcher.pump(self.clock())
             if watchdog_every is not None and now >= next_watchdog:
-                if all(check() for check in self.health_checks):
+                healthy = self.healthy()
+                if healthy:
                     self.notifier.watchdog()
                 else:
                     self.log.error("unhealthy: not feeding the watchdog")
+                if healthy != was_healthy:  # tell systemd at once, not at the next status
+                    self.notifier.status(self._status_line())
+                    was_healthy = healthy
                 next_watchdog = now + watchdog_every
             if now >= next_status:
                 self.notifier.status(self._status_line())
@@ -364,6 +369,10 @@ class Supervisor:
             raise
         return True
 
+    def healthy(self) -> bool:
+        """Whether every health check passes (the watchdog is fed only then)."""
+        return all(check() for check in self.health_checks)
+
     def _status_line(self) -> str:
         if self.dispatcher is None:
             return "starting"
@@ -373,7 +382,10 @@ class Supervisor:
         for s in self.dispatcher.sessions.values():
             states[s.state.value] = states.get(s.state.value, 0) + 1
         summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no handlers"
-        return f"head {self.dispatcher.head}; handlers: {summary}"
+        line = f"head {self.dispatcher.head}; handlers: {summary}"
+        if not self.healthy():
+            line = f"UNHEALTHY, watchdog not fed (see numeraudctl status); {line}"
+        return line
 
     # ---- public API for the poller ----
 
@@ -436,6 +448,7 @@ class Supervisor:
             database=str(self.config.paths.database),
             tournament=self._dispatcher().store.tournament_state(),
             timers=[t.name for t in self.timers],
+            healthy=self.healthy(),
         )
         for name, section in self.status_sections.items():
             doc[name] = section()

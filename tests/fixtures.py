@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -79,3 +82,17 @@ def json_receiver() -> Iterator[JsonReceiver]:
     receiver = JsonReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[tuple[socket.socket, str]]:
+    """A bound AF_UNIX datagram socket to give a process as ``NOTIFY_SOCKET`` (socket, path)."""
+    path = f"/tmp/nn-{uuid.uuid4().hex[:12]}.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    try:
+        yield sock, path
+    finally:
+        sock.close()
+        os.unlink(path)

@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from numeraud.control.client import NoReply, listening
 from numeraud.notify import Notifier
 from tests.bus.conftest import Bus, wait_for
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
-    path = f"/tmp/nn-{uuid.uuid4().hex[:12]}.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(30)
-    try:
-        yield sock, path
-    finally:
-        sock.close()
-        os.unlink(path)
-
-
-def drain(sock: socket.socket) -> list[str]:
-    out = []
-    sock.setblocking(False)
-    try:
-        while True:
-            out.append(sock.recv(4096).decode())
-    except BlockingIOError:
-        pass
-    finally:
-        sock.setblocking(True)
-    return out
+from tests.helpers import drain
 
 
 def test_notifier_is_a_no_op_without_notify_socket() -> None:

@@ -62,12 +62,13 @@ class Installation:
         env["PYTHONPATH"] = str(ROOT)
         return env
 
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """``numeraud run --spawn-handlers ARGS``, with ``env`` added to its environment."""
         log = (self.root / "numeraud.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "numeraud.cli", "run", "--config", str(self.config), "--spawn-handlers", *args],
             cwd=self.root,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from numeraud.config import DataConfig
+from numeraud.failpoints import Failpoints
 from numeraud.following import FollowerService
 from numeraud.retry import Backoff
 from numeraud.sandbox import Sandbox
@@ -25,7 +26,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def make_service(sandbox: Sandbox, store: Store, tmp_path: Path, stall_after: float = 600.0) -> FollowerService:
+def make_service(
+    sandbox: Sandbox, store: Store, tmp_path: Path, stall_after: float = 600.0, failpoint: str = ""
+) -> FollowerService:
     service = FollowerService(
         store,
         api_url=sandbox.url,
@@ -33,6 +36,7 @@ def make_service(sandbox: Sandbox, store: Store, tmp_path: Path, stall_after: fl
         settings=DataConfig(reserve_bytes=0),
         policy=PollPolicy(idle_interval=5, fast_interval=0.5),
         stall_after=stall_after,
+        failpoints=Failpoints(env={"NUMERAUD_FAILPOINT": failpoint}),
     )
     service.follower.backoff = Backoff(base=0.02, cap=0.1)
     return service
@@ -54,5 +58,25 @@ def test_a_follower_retrying_within_the_round_is_healthy_for_longer_than_stall_a
             service.start()
             wait_for(retried_past_stall_after_while_healthy)
             assert listings(sandbox) > 3
+    finally:
+        service.stop()
+
+
+def test_a_follower_whose_thread_died_is_unhealthy_and_its_status_says_why(
+    sandbox: Sandbox, store: Store, tmp_path: Path
+) -> None:
+    service = make_service(sandbox, store, tmp_path, failpoint="exit_follower_thread@2")
+    service.start()
+    try:
+        wait_for(lambda: service.follower.last_poll is not None and not service.busy)
+        assert service.healthy()  # alive and polling: healthy
+        service.poll_now()  # the second poll's failpoint ends the thread
+        service.thread.join(timeout=10)
+        assert not service.thread.is_alive()
+        assert not service.healthy()
+        problem = service.status()["problem"]
+        assert problem == (
+            "the follower thread died (SystemExit: failpoint exit_follower_thread): nothing polls Numerai"
+        )
     finally:
         service.stop()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 
 from numeraud.sandbox import Sandbox, SandboxOptions
 from tests.daemon.installation import Installation, wait_until_exited
+from tests.helpers import drain, wait_for
 
 ROUND = ["round_begin", "new_training_data", "new_tournament_data", "cleanup"]
 
@@ -202,3 +205,49 @@ def test_a_blocked_handler_is_announced_to_the_others(sandbox: Sandbox, tmp_path
         assert "poisoned new_tournament_data" in blocked[0]["payload"]["error"]
     finally:
         installation.stop()
+
+
+def watchdog_env(notify_path: str) -> dict[str, str]:
+    """systemd's environment for a Type=notify service with WatchdogSec=0.2 (pinged every 0.1 s)."""
+    return {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "200000"}
+
+
+def datagrams_until_quiet(sock: socket.socket, quiet: float, limit: float = 5.0) -> list[str]:
+    """Every datagram that arrives until none has for ``quiet`` seconds (or ``limit`` seconds passed)."""
+    seen = []
+    end = time.monotonic() + limit
+    sock.settimeout(quiet)
+    with contextlib.suppress(TimeoutError):
+        while time.monotonic() < end:
+            seen.append(sock.recv(4096).decode())
+    return seen
+
+
+def test_a_polling_supervisor_feeds_the_watchdog(
+    installation: Installation, notify_socket: tuple[socket.socket, str]
+) -> None:
+    sock, path = notify_socket
+    installation.start(env=watchdog_env(path))
+    installation.wait_event("cleanup", 1)
+    drain(sock)
+    pings = 0
+    while pings < 5:
+        pings += sock.recv(4096) == b"WATCHDOG=1"
+
+
+def test_a_dead_follower_thread_stops_the_watchdog_and_status_says_so(
+    installation: Installation, notify_socket: tuple[socket.socket, str]
+) -> None:
+    sock, path = notify_socket
+    process = installation.start(env={**watchdog_env(path), "NUMERAUD_FAILPOINT": "exit_follower_thread"})
+    assert sock.recv(4096).startswith(b"READY=1")
+    wait_for(lambda: "follower_thread_died" in installation.log_text())
+    before = drain(sock)
+    seen = datagrams_until_quiet(sock, quiet=1.0)  # five watchdog intervals without a datagram
+    assert "WATCHDOG=1" not in seen
+    assert any(m.startswith("STATUS=UNHEALTHY, watchdog not fed") for m in before + seen)
+    assert process.poll() is None  # the loop runs on: only systemd's watchdog would restart it
+    status = installation.ctl("status")
+    assert "UNHEALTHY" in status.stdout
+    assert "FOLLOWER PROBLEM: the follower thread died (SystemExit: failpoint exit_follower_thread)" in status.stdout
+    assert "nothing polls Numerai" in status.stdout
