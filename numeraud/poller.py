@@ -8,10 +8,15 @@ goes out as a :class:`Publication` that the supervisor's loop commits in one tra
 Per round, in numerauto's order, and only once the files are complete and verified on disk:
 ``round_begin``, ``new_training_data`` (first run, a new dataset version, or, if configured, a
 validation update), ``new_tournament_data``, ``cleanup``; later ``round_closed`` once its
-submission deadline has passed. A round that opened and closed while numeraud was away is
-published as ``round_missed``; so is a round whose data could not be had before its deadline, with
-the reason. Numerai's trouble on the way (errors, timeouts, an empty dataset listing) is retried
-with backoff until that deadline, never taken as the round's end.
+submission deadline has passed. Their payloads carry the round's times and deadline, the dataset
+``version``, ``data_dir``, the verified ``training_files`` and ``live_files``, and
+``tournament_state``: numerauto's ``last_round_processed`` and ``last_round_trained`` as its
+handlers saw them in that callback (what ``self.numerauto.persistent_state`` returns).
+
+A round that opened and closed while numeraud was away is published as ``round_missed``; so is a
+round whose data could not be had before its deadline, with the reason. Numerai's trouble on the
+way (errors, timeouts, an empty dataset listing) is retried with backoff until that deadline,
+never taken as the round's end.
 """
 
 from __future__ import annotations
@@ -245,16 +250,26 @@ class TournamentFollower:
                 for name in self.settings.live_files
             },
         }
-        events = [("round_begin", info.number, payload)]
+        # numerauto's daemon state as its handlers saw it in each callback: last_round_trained is
+        # this round once new_training_data has been handled, last_round_processed only after cleanup.
+        processed, trained = _number(self.state.get(STATE_PROCESSED)), _number(self.state.get(STATE_TRAINED))
+        before = payload | {"tournament_state": {"last_round_processed": processed, "last_round_trained": trained}}
+        after = payload | {
+            "tournament_state": {
+                "last_round_processed": processed,
+                "last_round_trained": info.number if new_training else trained,
+            }
+        }
+        events = [("round_begin", info.number, before)]
         state = {
             STATE_PROCESSED: str(info.number),
             STATE_PUBLISHED: str(info.number),
             STATE_PUBLISHED_DEADLINE: info.deadline.isoformat(),
         }
         if new_training:
-            events.append(("new_training_data", info.number, payload))
+            events.append(("new_training_data", info.number, before))
             state |= {STATE_TRAINED: str(info.number), STATE_VERSION: version}
-        events += [("new_tournament_data", info.number, payload), ("cleanup", info.number, payload)]
+        events += [("new_tournament_data", info.number, after), ("cleanup", info.number, after)]
         return Publication(events=events, state=state, files=files)
 
     def _version(self, deadline: float) -> str:
@@ -334,6 +349,11 @@ class TournamentFollower:
             "last_error": self.last_error,
             "consecutive_failures": self.failures,
         }
+
+
+def _number(value: str | None) -> int | None:
+    """A round number kept as text in the tournament state (``None`` when not set)."""
+    return int(value) if value else None
 
 
 def _round_payload(info: RoundInfo) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 from numeraud.logs import get_logger
@@ -141,25 +142,103 @@ def _canonical(state: Mapping[str, Any]) -> str:
 
 
 class NumerautoCompat:
-    """``self.numerauto`` for handlers written for numerauto (read-only helpers only)."""
+    """``self.numerauto`` for handlers written for numerauto (its read-only helpers).
+
+    What numerauto's daemon object answered, from what the supervisor's events carry: the round
+    events' ``tournament_state`` (numerauto's two keys, as they stood in that callback) and the
+    dataset files' directory (``data_dir``/``version``).
+    """
+
+    #: numerauto's ``persistent_state`` before any round: nothing processed, nothing trained.
+    EMPTY_STATE: Final = MappingProxyType({"last_round_processed": None, "last_round_trained": None})
 
     def __init__(self, handler: EventHandler) -> None:
         self._handler = handler
+        self._state: Mapping[str, Any] = self.EMPTY_STATE
+        #: The round whose ``cleanup`` was the last round event seen: numerauto counted it processed.
+        self._processed: int | None = None
+        self._dataset_dirs: dict[int, Path] = {}
+
+    def observe(self, event: HandlerEvent) -> None:
+        """Remember what a round event says (called by :meth:`EventHandler.dispatch`)."""
+        state = event.get("tournament_state")
+        if isinstance(state, Mapping):
+            self._state = {key: state.get(key) for key in self.EMPTY_STATE}
+            self._processed = event.round if event.kind == "cleanup" else None
+        directory = _version_dir(event)
+        if directory is not None and event.round is not None:
+            self._dataset_dirs[event.round] = directory
 
     @property
     def persistent_state(self) -> dict[str, Any]:
-        """numerauto's daemon state as far as the current event tells it (``last_round_trained``...)."""
+        """numerauto's daemon state: ``last_round_processed`` and ``last_round_trained``.
+
+        As numerauto showed it in the same callback: ``last_round_trained`` is the current round
+        from ``on_new_tournament_data`` on when the round brought new training data, and
+        ``last_round_processed`` is the round before until the round's ``cleanup`` is over. In
+        events that are not round events (emitted kinds, ``round_closed``), the state the last
+        round event told this process; ``None`` values before this process has seen one.
+        A copy: changing it changes nothing.
+        """
         event = self._handler.event
-        state = event.get("tournament_state", {}) if event is not None else {}
-        return dict(state) if isinstance(state, Mapping) else {}
+        if event is not None:
+            self.observe(event)
+            if isinstance(event.get("tournament_state"), Mapping):
+                return dict(self._state)
+        state = dict(self._state)
+        if self._processed is not None:
+            state["last_round_processed"] = self._processed
+        return state
 
     def get_dataset_path(self, round_number: int) -> Path:
-        """The directory holding the dataset files of the current event (numerauto's helper)."""
+        """The directory holding round ``round_number``'s dataset files (numerauto's helper).
+
+        numeraud keeps one directory per dataset version (``DATA_DIR/v5.2/train.parquet``,
+        ``DATA_DIR/v5.2/live_{round}.parquet``): for the current event's round, or a round this
+        process has seen, the directory of that round's version; for another round, the version
+        directory that holds that round's live file; failing that, the current event's version
+        directory (the training files of every round since that version was released).
+        Raises ``FileNotFoundError`` when none of these is known.
+        """
         event = self._handler.event
-        if event is not None and isinstance(event.get("dataset_dir"), str):
-            return Path(event["dataset_dir"])
-        data_dir = self._handler._context.data_dir or Path()
-        return data_dir / f"round_{round_number}"
+        if event is not None:
+            self.observe(event)
+        known = self._dataset_dirs.get(round_number)
+        if known is not None:
+            return known
+        data_dir = self._data_dir()
+        if data_dir is not None:
+            holding = {p.parent for p in data_dir.glob(f"v*/*_{round_number}.*") if _version_key(p.parent.name)}
+            if holding:
+                return max(holding, key=lambda p: _version_key(p.name))
+        current = _version_dir(event) if event is not None else None
+        if current is not None:
+            return current
+        raise FileNotFoundError(f"no dataset directory is known for round {round_number} (in {data_dir})")
+
+    def _data_dir(self) -> Path | None:
+        event = self._handler.event
+        if event is not None and isinstance(event.get("data_dir"), str):
+            return Path(event["data_dir"])
+        return self._handler._context.data_dir
+
+
+def _version_dir(event: HandlerEvent) -> Path | None:
+    """``data_dir/version`` of a round event's payload (None for events without them)."""
+    data_dir, version = event.get("data_dir"), event.get("version")
+    if isinstance(data_dir, str) and isinstance(version, str) and version:
+        return Path(data_dir) / version
+    return None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """``v5.10`` sorts after ``v5.9``; ``()`` for a name that is not a dataset version."""
+    if not version.startswith("v"):
+        return ()
+    try:
+        return tuple(int(part) for part in version[1:].split("."))
+    except ValueError:
+        return ()
 
 
 class EventHandler:
@@ -239,6 +318,9 @@ class EventHandler:
 
     def dispatch(self, event: HandlerEvent) -> None:
         """Run the callback for ``event`` (called by the runtime)."""
+        compat = getattr(self, "numerauto", None)
+        if isinstance(compat, NumerautoCompat):
+            compat.observe(event)
         callback_name = ROUND_CALLBACKS.get(event.kind)
         if callback_name is not None:
             round_number = event.round if event.round is not None else event.get("round")
