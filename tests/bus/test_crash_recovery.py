@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from numeraud.control.client import NoReply, NotRunning
-from tests.bus.conftest import Bus, wait_for
+from tests.bus.conftest import Bus
+from tests.helpers import wait_for
 
 
 def test_kill9_handler_mid_event_redelivers_the_same_seq_as_attempt_2_in_order(bus: Bus) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from numeraud import config
-from tests.bus.conftest import ROOT, Bus, wait_for
+from tests.bus.conftest import ROOT, Bus
+from tests.helpers import wait_for
 
 
 def test_ctl_status_of_a_running_supervisor_exits_0_and_shows_handlers(bus: Bus) -> None:

@@ -8,7 +8,8 @@ import os
 import zmq
 
 from numeraud import protocol
-from tests.bus.conftest import Bus, wait_for
+from tests.bus.conftest import Bus
+from tests.helpers import wait_for
 
 
 def test_a_poison_event_blocks_its_handler_only_until_retry_or_skip(bus: Bus) -> None:

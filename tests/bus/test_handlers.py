@@ -10,7 +10,8 @@ import pytest
 
 from numeraud import EventHandler, HandlerEvent
 from numeraud.sdk import HandlerContext, StateFile, build_handler
-from tests.bus.conftest import Bus, wait_for
+from tests.bus.conftest import Bus
+from tests.helpers import wait_for
 
 
 def test_a_numerauto_style_handler_gets_its_callbacks_in_numerautos_order(bus: Bus) -> None:

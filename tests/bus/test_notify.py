@@ -12,8 +12,8 @@ import pytest
 
 from numeraud.control.client import NoReply, listening
 from numeraud.notify import Notifier
-from tests.bus.conftest import Bus, wait_for
-from tests.helpers import drain
+from tests.bus.conftest import Bus
+from tests.helpers import drain, wait_for
 
 
 def test_notifier_is_a_no_op_without_notify_socket() -> None:

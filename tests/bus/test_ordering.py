@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from tests.bus.conftest import Bus, wait_for
+from tests.bus.conftest import Bus
+from tests.helpers import wait_for
 
 
 def test_two_handlers_progress_independently(bus: Bus) -> None:

@@ -7,7 +7,8 @@ import signal
 import subprocess
 import time
 
-from tests.bus.conftest import Bus, wait_for
+from tests.bus.conftest import Bus
+from tests.helpers import wait_for
 
 
 def _in_a_long_callback(bus: Bus) -> tuple[subprocess.Popen[bytes], int]:

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,9 +111,6 @@ class Installation:
 
 
 def wait_until_exited(process: subprocess.Popen[bytes], timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while process.poll() is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError("process did not exit")
-        time.sleep(0.05)
+    """The exit code of ``process`` once it has exited (the test fails after ``timeout`` seconds)."""
+    wait_for(lambda: process.poll() is not None, timeout, f"process {process.pid} to exit")
     return process.returncode

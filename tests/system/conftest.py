@@ -38,13 +38,14 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_for
 
 SYSTEMD_BINARY = Path("/lib/systemd/systemd")
 #: Where cgroup v2 is looked for, in order: the hybrid layout's unified mount, then a pure v2 host.
@@ -252,19 +253,18 @@ class UserManager:
 
         On timeout, fail with the last properties seen and the tail of the unit's log file.
         """
-        deadline = time.monotonic() + timeout
-        delay = 0.01
-        while True:
-            values = self.show(unit, *props)
-            if predicate(values):
-                return values
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{unit}: {what or 'condition'} not met within {timeout}s; last seen {values}\n"
-                    + self.describe(unit)
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+        last: dict[str, str] = {}
+
+        def holds() -> dict[str, str] | None:
+            last.clear()
+            last.update(self.show(unit, *props))
+            return dict(last) if predicate(last) else None
+
+        def failure() -> str:
+            return f"{unit}: {what or 'condition'}; last seen {last}\n" + self.describe(unit)
+
+        values: dict[str, str] = wait_for(holds, timeout, failure, interval=0.1)
+        return values
 
     def forget_units(self) -> None:
         """Stop every unit the tests installed (template instances too), remove the files and
@@ -349,14 +349,14 @@ def _teardown(manager: UserManager) -> None:
 
 
 def _empty_and_remove_cgroup(cgroup: Path) -> None:
-    deadline = time.monotonic() + STOP_DEADLINE
-    while cgroup.exists() and (pids := _cgroup_pids(cgroup)):
+    def emptied() -> bool:
+        pids = _cgroup_pids(cgroup) if cgroup.exists() else []
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"processes {pids} still in {cgroup} after {STOP_DEADLINE}s")
-        time.sleep(0.05)
+        return not pids
+
+    wait_for(emptied, STOP_DEADLINE, lambda: f"processes {_cgroup_pids(cgroup)} to leave {cgroup}")
     if cgroup.exists():
         for dirpath, _dirnames, _files in os.walk(cgroup, topdown=False):
             os.rmdir(dirpath)
@@ -409,24 +409,25 @@ def start_user_manager(root: Path, cgroup_root: Path) -> UserManager:
 
 
 def _wait_running(manager: UserManager) -> None:
-    deadline = time.monotonic() + START_DEADLINE
-    state = ""
-    while True:
+    last: list[subprocess.CompletedProcess[str]] = []
+
+    def answers() -> bool:
         if manager.process.poll() is not None:
             raise AssertionError(
                 f"systemd --user exited with {manager.process.returncode} before answering:\n"
                 f"{_tail(manager.manager_log)}"
             )
         result = manager.systemctl("show", "--property=SystemState", "--value", check=False)
-        state = result.stdout.strip()
-        if result.returncode == 0 and state in ("running", "degraded"):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"systemd --user did not come up within {START_DEADLINE}s (SystemState={state!r}, "
-                f"systemctl: {result.stderr.strip()}):\n{_tail(manager.manager_log)}"
-            )
-        time.sleep(0.05)
+        last[:] = [result]
+        return result.returncode == 0 and result.stdout.strip() in ("running", "degraded")
+
+    def failure() -> str:
+        result = last[-1] if last else None
+        state = result.stdout.strip() if result else ""
+        stderr = result.stderr.strip() if result else ""
+        return f"systemd --user to come up (SystemState={state!r}, systemctl: {stderr}):\n{_tail(manager.manager_log)}"
+
+    wait_for(answers, START_DEADLINE, failure)
 
 
 @pytest.fixture(scope="session")
