@@ -208,6 +208,8 @@ class HandlerRuntime:
         self.unsent: Result | None = None
         self.last_seq = 0
         self.stop_reason: str | None = None
+        #: Whether "stop requested; the running callback finishes first" was logged.
+        self._stop_deferred = False
         self.shutting_down = False
         self.started = False
         self.callbacks: Callbacks | None = None
@@ -390,6 +392,7 @@ class HandlerRuntime:
             _drain(self._wake_main)
             if self.stop_reason is not None and not stop_passed_on:
                 stop_passed_on = True
+                self._note_stop()
                 os.eventfd_write(self._wake_worker, 1)
             if self._worker_exit is not None:
                 self._baton.acquire()
@@ -400,6 +403,12 @@ class HandlerRuntime:
                 holding = self._busy_since is not None  # the callback may have ended meanwhile
                 if not holding:
                     self._baton.release()
+
+    def _note_stop(self) -> None:
+        """Main thread: say once that a stop signal came while a callback runs (it finishes first)."""
+        if not self._stop_deferred and self._busy_since is not None:
+            self._stop_deferred = True
+            self.log.info("stop requested; the running callback finishes first", reason=self.stop_reason)
 
     def _feed_watchdog(self, now: float) -> None:
         """Main thread: WATCHDOG=1 when due and healthy. systemd arms the watchdog at READY=1
@@ -519,6 +528,7 @@ class HandlerRuntime:
                 with contextlib.suppress(OSError):
                     self._sig_r.recv(64)
                 if self.stop_reason is not None:
+                    self._note_stop()
                     os.eventfd_write(self._wake_worker, 1)
             conn = self.conn
             if conn is not None:

@@ -21,14 +21,28 @@ def _in_a_long_callback(bus: Bus) -> tuple[subprocess.Popen[bytes], int]:
     return proc, seq
 
 
+def _started_at(bus: Bus, callback: str) -> float:
+    """When the handler's ``callback`` began (its record's monotonic time: the same clock here)."""
+    (record,) = [r for r in bus.records("a") if r["callback"] == callback]
+    started: float = record["t"]
+    return started
+
+
+def _log_event(bus: Bus, log: str, event: str) -> bool:
+    return any(line.get("event") == event for line in bus.log_lines(log))
+
+
 def test_a_callback_longer_than_the_heartbeat_silence_keeps_its_connection(bus: Bus) -> None:
     # heartbeat 0.2 s x liveness 5: a process silent for 1 s is gone. The callback runs 2.5 s.
     proc, seq = _in_a_long_callback(bus)
-    deadline = time.monotonic() + 2.5
-    while time.monotonic() < deadline:
+    started = _started_at(bus, "on_round_begin")
+
+    def connected_for_2_5_s() -> bool:
         status = bus.handler_status("a")
         assert (status["connected"], status["pid"], status["attempts"]) == (True, proc.pid, 0), status
-        time.sleep(0.1)
+        return time.monotonic() - started > 2.5
+
+    wait_for(connected_for_2_5_s, what="the callback to have run 2.5 s")
     bus.release("a")
     bus.wait_acked("a", seq)
     assert [(r["pid"], r["attempt"]) for r in bus.event_records("a")] == [(proc.pid, 1)]
@@ -44,7 +58,10 @@ def test_a_process_fenced_while_its_callback_runs_exits_at_once(bus: Bus) -> Non
 def test_sigterm_during_a_callback_lets_it_finish_and_ack_then_exits_cleanly(bus: Bus) -> None:
     proc, seq = _in_a_long_callback(bus)
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+    wait_for(
+        lambda: _log_event(bus, "handler-a.log", "stop requested; the running callback finishes first"),
+        what="the handler to take the SIGTERM",
+    )
     assert proc.poll() is None  # still in the callback
     bus.release("a")
     assert proc.wait(timeout=20) == 0
@@ -59,10 +76,15 @@ def test_a_handler_connects_only_once_on_start_is_done_and_its_events_wait_for_i
     proc = bus.start_handler("a", wait=False)
     wait_for(lambda: bus.records("a"), what="on_start to begin")
     seq = bus.append("round_begin", 7)
-    time.sleep(1.5)
-    assert proc.poll() is None
-    assert bus.handler_status("a")["connected"] is False
-    assert [r["callback"] for r in bus.records("a")] == ["on_start"]
+    started = _started_at(bus, "on_start")
+
+    def waiting_past_the_timeout() -> bool:
+        assert proc.poll() is None
+        assert bus.handler_status("a")["connected"] is False
+        assert [r["callback"] for r in bus.records("a")] == ["on_start"]
+        return time.monotonic() - started > 1.5  # past timeout = 1 s, and the event waits
+
+    wait_for(waiting_past_the_timeout, what="on_start to run past the callback timeout")
     bus.release("a")
     bus.wait_acked("a", seq)
     assert [r["callback"] for r in bus.records("a")] == ["on_start", "on_start_done", "on_round_begin"]
@@ -92,7 +114,10 @@ def test_a_result_sent_after_a_supervisor_restart_still_recycles_the_process(bus
     seq = bus.append("round_begin", 1)
     wait_for(lambda: bus.event_records("a"), what="the callback to start")
     bus.kill9(supervisor)
-    time.sleep(1.5)  # more than the heartbeat silence: the handler drops its connection
+    wait_for(
+        lambda: _log_event(bus, "handler-a.log", "supervisor connection lost; reconnecting"),
+        what="the handler to drop its connection after the heartbeat silence",
+    )
     bus.release("a")  # the callback ends while disconnected; its ACK waits for the redelivery
     bus.start_supervisor()
     bus.wait_acked("a", seq)
