@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,16 @@ class Recorder(EventHandler):
     Behaviour options: ``fail_kinds`` (raise on these kinds while ``attempt <= fail_times``),
     ``block_kind`` (wait in the callback until the file ``options.release`` exists),
     ``block_start`` (the same in ``on_start``),
-    ``emit_on``/``emit_kind`` (emit an event when handling a kind).
+    ``emit_on``/``emit_kind`` (emit an event when handling a kind),
+    ``check_log`` (the supervisor's database: note whether the event is in it, read-only, as it arrives).
     """
 
     def _record(self, callback: str, **extra: Any) -> None:
         line: dict[str, Any] = {"pid": os.getpid(), "callback": callback, "t": time.monotonic(), **extra}
         if self.event is not None:
             line.update(seq=self.event.seq, kind=self.event.kind, round=self.event.round, attempt=self.event.attempt)
+            if "check_log" in self.options:
+                line["in_log"] = _in_log(self.options["check_log"], self.event.seq)
         with Path(self.options["record"]).open("a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
 
@@ -72,6 +76,15 @@ class Recorder(EventHandler):
     def on_event(self, event: HandlerEvent) -> None:
         self._record("on_event", payload=dict(event.payload))
         self._behave()
+
+
+def _in_log(database: str, seq: int) -> bool:
+    """Whether the supervisor's event log holds ``seq``, as another reader sees it (read-only)."""
+    connection = sqlite3.connect(f"{Path(database).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return connection.execute("SELECT 1 FROM events WHERE seq = ?", (seq,)).fetchone() is not None
+    finally:
+        connection.close()
 
 
 class NoOp(EventHandler):

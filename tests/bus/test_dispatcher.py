@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +17,17 @@ PEER = b"peer-1"
 
 
 class Wire:
-    """Collects what the dispatcher sends."""
+    """Collects what the dispatcher sends; ``on_send`` sees each message at the moment it is sent."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, protocol.Message]] = []
+        self.on_send: Callable[[protocol.Message], None] | None = None
 
     def __call__(self, peer: bytes, frames: list[bytes]) -> bool:
-        self.sent.append((peer, protocol.decode(frames)))
+        message = protocol.decode(frames)
+        if self.on_send is not None:
+            self.on_send(message)
+        self.sent.append((peer, message))
         return True
 
     def of(self, kind: type) -> list[protocol.Message]:
@@ -43,16 +47,21 @@ def setup(tmp_path: Path) -> Iterator[tuple[Dispatcher, Wire, Store]]:
 
 def test_an_appended_event_is_committed_before_it_is_sent(setup: tuple[Dispatcher, Wire, Store]) -> None:
     dispatcher, wire, store = setup
-    _seq, _ = dispatcher.append_event("round_begin", 1, {"round": 1})
+    committed_when_sent: list[tuple[int, bool]] = []
+
+    def look_in_the_log(message: protocol.Message) -> None:
+        if isinstance(message, protocol.Event):  # another connection sees only what is committed
+            reader = Store(store.path, read_only=True)
+            try:
+                committed_when_sent.append((message.seq, reader.get_event(message.seq) is not None))
+            finally:
+                reader.close()
+
+    wire.on_send = look_in_the_log
+    seq, _ = dispatcher.append_event("round_begin", 1, {"round": 1})
     assert wire.of(protocol.Event) == []
     dispatcher.pump(0.1)
-    (event,) = wire.of(protocol.Event)
-    assert isinstance(event, protocol.Event)
-    stored = Store(store.path, read_only=True)
-    try:
-        assert stored.get_event(event.seq) is not None
-    finally:
-        stored.close()
+    assert committed_when_sent == [(seq, True)]
 
 
 def test_a_full_disk_stops_delivery_acks_nothing_and_recovers(setup: tuple[Dispatcher, Wire, Store]) -> None:

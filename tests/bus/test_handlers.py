@@ -54,6 +54,15 @@ def test_emitted_events_are_committed_with_the_ack_and_reach_other_handlers(bus:
     assert [(r["callback"], r["payload"]) for r in got] == [("on_event", {"path": "/tmp/predictions_12.csv"})]
 
 
+def test_every_event_a_handler_receives_is_already_committed_to_the_log(bus: Bus) -> None:
+    bus.add_handler("a", options={"check_log": str(bus.root / "state" / "numeraud.db")})
+    bus.start_supervisor()
+    bus.start_handler("a")
+    seqs = [bus.append("round_begin", number) for number in (1, 2, 3)]
+    bus.wait_acked("a", seqs[-1])
+    assert [(r["seq"], r["in_log"]) for r in bus.event_records("a")] == [(seq, True) for seq in seqs]
+
+
 def test_persistent_state_survives_a_handler_restart(bus: Bus) -> None:
     bus.add_handler("a")
     bus.start_supervisor()
