@@ -114,6 +114,8 @@ class PollConfig:
     fast_interval: float = 2.0
     fast_before: float = 600.0
     fast_after: float = 7200.0
+    #: ``HOST:PORT`` to listen on for "poll now" POSTs; port 0 takes any free port, which
+    #: ``numeraudctl status`` shows (``webhook.address``) and the ``webhook listening`` log line names.
     webhook: str | None = None
 
 
@@ -332,8 +334,8 @@ def _parse_poll(t: _Table, _paths: PathsConfig) -> PollConfig:
     webhook = t.raw("webhook", None)
     if webhook is not None:
         host, _, port = str(webhook).rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise t.error("webhook", 'must be "HOST:PORT", e.g. "127.0.0.1:8765"')
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise t.error("webhook", 'must be "HOST:PORT", e.g. "127.0.0.1:8765" (port 0: any free port)')
     out = PollConfig(
         enabled=t.boolean("enabled", PollConfig.enabled),
         idle_interval=t.seconds("idle_interval", PollConfig.idle_interval),

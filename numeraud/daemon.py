@@ -1,7 +1,8 @@
 """``numeraud run`` assembled: the supervisor core plus the parts that follow the tournament.
 
 * the tournament follower (:mod:`numeraud.following`), unless ``[poll] enabled = false``;
-* the optional webhook listener (``[poll] webhook``): any POST to it means "poll now";
+* the optional webhook listener (``[poll] webhook``): any POST to it means "poll now" (port 0:
+  any free port, reported in the log and in ``numeraudctl status``);
 * with ``--spawn-handlers``, the handler processes (:mod:`numeraud.spawner`);
 * with ``--once``, a check that stops the daemon once what was due has been handled;
 * a watch that publishes ``handler_blocked`` when a handler is parked on an event (the notifier
@@ -104,8 +105,18 @@ class Daemon:
                 self.webhook = ThreadingHTTPServer((host, int(port)), handler)
             except OSError as exc:
                 raise OSError(f"poll.webhook {self.config.poll.webhook}: {exc.strerror}") from None
+            address = self.webhook_address()
+            self.supervisor.status_sections["webhook"] = lambda: {"address": self.webhook_address()}
+            self.supervisor.log.info("webhook listening", address=address)
             threading.Thread(target=self.webhook.serve_forever, name="webhook", daemon=True).start()
         self.follower.start()
+
+    def webhook_address(self) -> str | None:
+        """``HOST:PORT`` the webhook listener is bound to (the port chosen when configured as 0)."""
+        if self.webhook is None:
+            return None
+        host, port = self.webhook.server_address[:2]
+        return f"{host!s}:{port}"
 
     def stop(self) -> None:
         """Stop everything started here (handlers get SIGTERM)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import socket
 import subprocess
@@ -174,12 +175,13 @@ def test_a_webhook_port_in_use_fails_the_start_before_ready(installation: Instal
 
 
 def test_the_webhook_numerai_calls_makes_numeraud_poll_at_once(installation: Installation, sandbox: Sandbox) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    installation.write_config(poll=f'webhook = "127.0.0.1:{port}"\nidle_interval = 3600\nfast_interval = 3600')
+    # Port 0: numeraud binds a free port itself and reports it (no bind, close and hope it stays free).
+    installation.write_config(poll='webhook = "127.0.0.1:0"\nidle_interval = 3600\nfast_interval = 3600')
     installation.start()
     installation.wait_event("cleanup", 1)
+    status = json.loads(installation.ctl("--json", "status").stdout)
+    host, _, port = status["webhook"]["address"].rpartition(":")
+    assert (host, int(port) > 0) == ("127.0.0.1", True)
     # What numerapi's set_submission_webhook registers; the sandbox calls it when a round opens.
     sandbox.core.set_webhook(sandbox.model_ids()["sandbox_model_1"], f"http://127.0.0.1:{port}/")
     sandbox.open_round()
