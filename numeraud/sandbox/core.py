@@ -246,6 +246,8 @@ class SandboxCore:
         self.options = options
         self.lock = threading.RLock()
         self._open_lock = threading.Lock()
+        #: Held for a whole resolve: checking ``Round.resolved`` and marking it are one step.
+        self._resolve_lock = threading.Lock()
         self.state = SandboxState()
         self.faults = FaultPlan(seed=options.seed)
         self.requests: deque[dict[str, Any]] = deque(maxlen=10_000)
@@ -641,7 +643,15 @@ class SandboxCore:
     # -- resolution ---------------------------------------------------------------------------
 
     def resolve(self, number: int, now: datetime) -> list[Score]:
-        """Score every model's selected submission for round ``number`` against hidden targets."""
+        """Score every model's selected submission for round ``number`` against hidden targets.
+
+        Resolves are serialised: the tick thread and an admin call resolving the same round at
+        once score it once, and both get its scores. Other API calls are not held up meanwhile.
+        """
+        with self._resolve_lock:
+            return self._resolve(number, now)
+
+    def _resolve(self, number: int, now: datetime) -> list[Score]:
         target_round = self.find_round(number)
         if target_round.is_open(now):
             raise AdminError(f"round {number} is still open")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numerapi
@@ -10,6 +12,7 @@ import pandas as pd
 import pytest
 
 from numeraud.sandbox import Sandbox
+from numeraud.sandbox.core import Score
 
 
 def live_predictions(sandbox: Sandbox, round_number: int = 1) -> pd.DataFrame:
@@ -104,6 +107,33 @@ def test_resolved_round_reports_corr_and_mmc_per_model(napi: numerapi.NumerAPI, 
         assert names == {"v2_corr20", "mmc"}
         scores = napi.submission_scores(model_id)
         assert {s["roundNumber"] for s in scores} == {1}
+
+
+def test_concurrent_resolves_of_a_round_score_it_exactly_once(napi: numerapi.NumerAPI, sandbox: Sandbox) -> None:
+    # The tick thread and admin calls may resolve the same round at the same moment.
+    models = sandbox.model_ids()
+    for model_id in models.values():
+        napi.upload_predictions(df=live_predictions(sandbox), model_id=model_id)
+    sandbox.close_round()
+    callers = 8
+    start = threading.Barrier(callers)
+    results: list[list[Score]] = []
+
+    def resolve() -> None:
+        start.wait(timeout=10)
+        results.append(sandbox.core.resolve(1, datetime.now(UTC)))
+
+    threads = [threading.Thread(target=resolve) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == callers
+    scored = [(s.model_id, s.display_name) for s in sandbox.core.state.scores]
+    assert sorted(scored) == sorted((m, name) for m in models.values() for name in ("v2_corr20", "mmc"))
+    assert all(sorted(map(id, r)) == sorted(map(id, results[0])) for r in results)  # the same scores, once
+    for model_id in models.values():
+        assert len(napi.submission_scores(model_id)) == 2
 
 
 def test_unresolved_round_has_no_scores_yet(napi: numerapi.NumerAPI, sandbox: Sandbox) -> None:
