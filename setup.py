@@ -43,6 +43,7 @@ setup(
             "pytest>=8.0",
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
+            "import-linter>=2.0",
             "ruff>=0.6",
             "mypy>=1.11",
             "pandas-stubs>=2.2",
@@ -52,9 +53,9 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "numeraud=numeraud.cli:main",
-            "numeraudctl=numeraud.ctl:main",
-            "numeraud-handler=numeraud.handler_main:main",
+            "numeraud=numeraud.cli.main:main",
+            "numeraudctl=numeraud.cli.ctl:main",
+            "numeraud-handler=numeraud.handler.main:main",
         ],
     },
     classifiers=[

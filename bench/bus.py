@@ -37,9 +37,9 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from numeraud.config import load  # noqa: E402
-from numeraud.store import Ack, Store  # noqa: E402
-from numeraud.supervisor import Supervisor  # noqa: E402
+from numeraud.common.config import load  # noqa: E402
+from numeraud.supervisor.loop import Supervisor  # noqa: E402
+from numeraud.supervisor.store import Ack, Store  # noqa: E402
 
 
 class TimedStore(Store):
@@ -86,7 +86,7 @@ def run_numeraud(handlers: int, events: int, log_level: str = "info") -> dict[st
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMERAUD_LOG_LEVEL": log_level}
     env.pop("NOTIFY_SOCKET", None)
     for name in names:
-        cmd = [sys.executable, "-m", "numeraud.handler_main", name, "--config", str(config_path)]
+        cmd = [sys.executable, "-m", "numeraud.handler.main", name, "--config", str(config_path)]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     target = handlers * events
 

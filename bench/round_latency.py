@@ -60,11 +60,11 @@ import numerapi.base_api  # noqa: E402
 import structlog  # noqa: E402
 
 from numeraud import EventHandler  # noqa: E402
-from numeraud.config import load  # noqa: E402
+from numeraud.common.config import load  # noqa: E402
+from numeraud.common.processes import stop_process  # noqa: E402
 from numeraud.control.client import ControlClient  # noqa: E402
-from numeraud.numerai import use_api_url  # noqa: E402
+from numeraud.numerai.client import use_api_url  # noqa: E402
 from numeraud.sandbox import Sandbox, SandboxOptions  # noqa: E402
-from numeraud.spawner import stop_process  # noqa: E402
 
 VERSION = "v5.2"
 HANDLER_CLASS = "bench.round_latency:LatencyStamp"
@@ -162,7 +162,7 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def start_daemon(config: Path, log: Path) -> Daemon:
     exe = shutil.which("numeraud")
-    command = [exe] if exe else [sys.executable, "-m", "numeraud.cli"]
+    command = [exe] if exe else [sys.executable, "-m", "numeraud.cli.main"]
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with log.open("ab") as out:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from numeraud import EventHandler, HandlerEvent
-from numeraud.credentials import load_keys
-from numeraud.numerai import NUMERAI_API_URL, NumeraiClient, NumeraiError
+from numeraud.numerai.client import NUMERAI_API_URL, NumeraiClient, NumeraiError
+from numeraud.numerai.credentials import load_keys
 
 SCORES_FILE = "scores.json"
 CHART_FILE = "scores.png"

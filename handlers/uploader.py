@@ -15,7 +15,7 @@ with backoff until the round's deadline; one model's failure never blocks anothe
 ``round_closed`` it raises ``submission_missed`` for every mapped model without a submission.
 
 Events it emits: ``submission_uploaded``, ``submission_failed``, ``submission_missed``. The
-secret key is read here (:mod:`numeraud.credentials`) and nowhere else.
+secret key is read here (:mod:`numeraud.numerai.credentials`) and nowhere else.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from numeraud import EventHandler, HandlerEvent
-from numeraud.credentials import CredentialsError, load_keys
-from numeraud.numerai import NUMERAI_API_URL, NumeraiClient, NumeraiError, NumeraiRejected
-from numeraud.retry import Backoff, DeadlinePassed, retry_until
-from numeraud.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
+from numeraud.numerai.client import NUMERAI_API_URL, NumeraiClient, NumeraiError, NumeraiRejected
+from numeraud.numerai.credentials import CredentialsError, load_keys
+from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
+from numeraud.numerai.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
 
 from .data import DataError, load
 from .ledger import Ledger

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from numeraud import __version__
-from numeraud.protocol import API_VERSION
+from numeraud.common.protocol import API_VERSION
 
 #: Stable control error codes.
 ERROR_CODES: Final = frozenset(

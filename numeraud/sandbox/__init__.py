@@ -1,6 +1,6 @@
 """``numeraud sandbox``: a local Numerai that the real numerapi client works against unchanged.
 
-Point numerapi at it with :func:`numeraud.numerai.use_api_url` (or by setting
+Point numerapi at it with :func:`numeraud.numerai.client.use_api_url` (or by setting
 ``numerapi.base_api.API_TOURNAMENT_URL``). See :class:`Sandbox` for the Python API and
 :mod:`numeraud.sandbox.server` for the admin routes.
 """

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from numeraud.logs import get_logger
+from numeraud.common.logs import get_logger
 from numeraud.sandbox.core import SandboxCore, SandboxOptions
 from numeraud.sandbox.faults import FaultRule
 from numeraud.sandbox.server import SandboxHTTPServer

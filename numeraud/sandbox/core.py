@@ -21,11 +21,11 @@ from typing import Any
 
 import pandas as pd
 
+from numeraud.numerai.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
 from numeraud.sandbox.clock import DailySchedule, IntervalSchedule, ManualSchedule, Schedule, VirtualClock
 from numeraud.sandbox.datagen import DatasetGenerator
 from numeraud.sandbox.faults import FaultPlan
 from numeraud.sandbox.scoring import percentiles, score_predictions
-from numeraud.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
 
 CLASSIC = 8
 INVALID_SESSION = "Your session is invalid or has expired."

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from numeraud.logs import get_logger
+from numeraud.common.logs import get_logger
 from numeraud.sandbox.core import MAX_UPLOAD_BYTES, AdminError, ApiError, SandboxCore
 from numeraud.sandbox.faults import FILE_ONLY_KINDS, FaultError, FaultRule
 from numeraud.sandbox.graphql_api import BadRequest, GraphQLApi, parse_request, root_fields

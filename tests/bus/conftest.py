@@ -78,7 +78,7 @@ class Bus:
         return proc
 
     def start_supervisor(self, env: dict[str, str] | None = None, *, wait: bool = True) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "numeraud.cli", "run", "--config", str(self.config_path)]
+        argv = [sys.executable, "-m", "numeraud.cli.main", "run", "--config", str(self.config_path)]
         self.supervisor = self.spawn(argv, "supervisor.log", env)
         if wait:
             wait_for(self.try_status, what="the supervisor to answer")
@@ -87,7 +87,7 @@ class Bus:
     def start_handler(
         self, name: str, env: dict[str, str] | None = None, *, wait: bool = True
     ) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "numeraud.handler_main", name, "--config", str(self.config_path)]
+        argv = [sys.executable, "-m", "numeraud.handler.main", name, "--config", str(self.config_path)]
         proc = self.spawn(argv, f"handler-{name}.log", env)
         if wait:
             wait_for(lambda: self.handler_status(name).get("pid") == proc.pid, what=f"handler {name} to connect")
@@ -127,7 +127,7 @@ class Bus:
         return seq
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "numeraud.ctl", "--config", str(self.config_path), *args]
+        argv = [sys.executable, "-m", "numeraud.cli.ctl", "--config", str(self.config_path), *args]
         return subprocess.run(argv, env=self._env(None), capture_output=True, text=True, timeout=60, check=False)
 
     # ---- observation ----

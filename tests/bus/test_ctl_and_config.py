@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from numeraud import config
+from numeraud.common import config
 from tests.bus.conftest import ROOT, Bus
 from tests.helpers import wait_for
 
@@ -148,8 +148,8 @@ def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        [sys.executable, "-m", "numeraud.cli", "run"],
-        [sys.executable, "-m", "numeraud.handler_main", "model-a"],
+        [sys.executable, "-m", "numeraud.cli.main", "run"],
+        [sys.executable, "-m", "numeraud.handler.main", "model-a"],
     ],
 )
 def test_an_invalid_config_exits_78_naming_key_and_file_before_ready(tmp_path: Path, argv: list[str]) -> None:
@@ -164,14 +164,14 @@ def test_a_tcp_bus_without_curve_keys_is_refused(tmp_path: Path) -> None:
         tmp_path,
         f'[paths]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n[bus]\nendpoint = "tcp://127.0.0.1:5999"\n',
     )
-    result = _run([sys.executable, "-m", "numeraud.cli", "run"], path)
+    result = _run([sys.executable, "-m", "numeraud.cli.main", "run"], path)
     assert result.returncode == 78
     assert "bus.endpoint: tcp:// is refused without CURVE" in result.stderr
 
 
 def test_a_handler_class_that_cannot_be_imported_exits_78(tmp_path: Path) -> None:
     path = _write(tmp_path, '[handlers.a]\nclass = "no_such_module_xyz:C"\n')
-    result = _run([sys.executable, "-m", "numeraud.handler_main", "a"], path)
+    result = _run([sys.executable, "-m", "numeraud.handler.main", "a"], path)
     assert result.returncode == 78
     assert "handlers.a.class: cannot import no_such_module_xyz" in result.stderr
 

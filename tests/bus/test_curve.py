@@ -9,7 +9,7 @@ from pathlib import Path
 import zmq
 import zmq.auth
 
-from numeraud import protocol
+from numeraud.common import protocol
 from tests.bus.conftest import Bus
 
 

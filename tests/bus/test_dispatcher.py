@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import structlog
 
-from numeraud import config, protocol
-from numeraud.dispatcher import Dispatcher
-from numeraud.failpoints import Failpoints
-from numeraud.store import Store
+from numeraud.common import config, protocol
+from numeraud.common.failpoints import Failpoints
+from numeraud.supervisor.dispatcher import Dispatcher
+from numeraud.supervisor.store import Store
 
 PEER = b"peer-1"
 

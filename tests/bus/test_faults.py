@@ -7,7 +7,7 @@ import os
 
 import zmq
 
-from numeraud import protocol
+from numeraud.common import protocol
 from tests.bus.conftest import Bus
 from tests.helpers import wait_for
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from numeraud import EventHandler, HandlerEvent
-from numeraud.sdk import HandlerContext, StateFile, build_handler
+from numeraud.handler.sdk import HandlerContext, StateFile, build_handler
 from tests.bus.conftest import Bus
 from tests.helpers import wait_for
 

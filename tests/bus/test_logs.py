@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from numeraud import logs
+from numeraud.common import logs
 
 
 def _line(**fields: object) -> dict[str, object]:

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
+from numeraud.common.notify import Notifier
 from numeraud.control.client import NoReply, listening
-from numeraud.notify import Notifier
 from tests.bus.conftest import Bus
 from tests.helpers import drain, wait_for
 

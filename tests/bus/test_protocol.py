@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numeraud import protocol
-from numeraud.protocol import PROTOCOL, ProtocolError, decode, encode
+from numeraud.common import protocol
+from numeraud.common.protocol import PROTOCOL, ProtocolError, decode, encode
 
 EVERY_VERB_MESSAGE: list[protocol.Message] = [
     protocol.Hello(name="model-a", pid=1234, last_seq=7),

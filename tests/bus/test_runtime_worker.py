@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from numeraud.runtime import Callbacks, Job
-from numeraud.sdk import EventHandler, HandlerContext, HandlerEvent, StateFile, build_handler
+from numeraud.handler.runtime import Callbacks, Job
+from numeraud.handler.sdk import EventHandler, HandlerContext, HandlerEvent, StateFile, build_handler
 
 
 class Seen(EventHandler):

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from numeraud import protocol
-from numeraud.session import (
+from numeraud.common import protocol
+from numeraud.supervisor.session import (
     Attach,
     CommitAck,
     Deliver,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from numeraud.store import SCHEMA_VERSION, Ack, DatasetFile, NewEvent, Store, StoreError
+from numeraud.supervisor.store import SCHEMA_VERSION, Ack, DatasetFile, NewEvent, Store, StoreError
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from numeraud.common.processes import stop_process
 from numeraud.sandbox import Sandbox
-from numeraud.spawner import stop_process
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +65,7 @@ class Installation:
         """``numeraud run --spawn-handlers ARGS``, with ``env`` added to its environment."""
         log = (self.root / "numeraud.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "numeraud.cli", "run", "--config", str(self.config), "--spawn-handlers", *args],
+            [sys.executable, "-m", "numeraud.cli.main", "run", "--config", str(self.config), "--spawn-handlers", *args],
             cwd=self.root,
             env={**self.env(), **(env or {})},
             stdout=log,
@@ -81,7 +81,7 @@ class Installation:
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "numeraud.ctl", "--config", str(self.config), *args],
+            [sys.executable, "-m", "numeraud.cli.ctl", "--config", str(self.config), *args],
             capture_output=True,
             text=True,
             timeout=60,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from numeraud.datasync import DatasetSync, DiskFull, DownloadFailed, KnownFile, Progress, VerificationFailed
-from numeraud.numerai import NumeraiClient, NumeraiRejected
+from numeraud.numerai.client import NumeraiClient, NumeraiRejected
 from numeraud.sandbox import Sandbox
+from numeraud.supervisor.datasync import DatasetSync, DiskFull, DownloadFailed, KnownFile, Progress, VerificationFailed
 from tests.helpers import wait_for
 
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from numeraud.demo.report import build_rows, problems, render_text
-from numeraud.demo.workdir import LOCK, MARKER, open_demo_dir
+from numeraud.cli.demo.report import build_rows, problems, render_text
+from numeraud.cli.demo.workdir import LOCK, MARKER, open_demo_dir
 from tests.helpers import wait_for
 
-NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
+NUMERAUD = [sys.executable, "-m", "numeraud.cli.main"]
 STORY_TIMEOUT = 240.0
 
 
@@ -229,7 +229,7 @@ def test_demo_with_stay_keeps_everything_running_until_ctrl_c(tmp_path: Path, ru
     assert "numeraudctl --config stay/numeraud.toml status" in run.output()
     config = tmp_path / "stay" / "numeraud.toml"
     status = subprocess.run(
-        [sys.executable, "-m", "numeraud.ctl", "--config", str(config), "status"],
+        [sys.executable, "-m", "numeraud.cli.ctl", "--config", str(config), "status"],
         capture_output=True,
         text=True,
         timeout=60,

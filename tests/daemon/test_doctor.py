@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from numeraud.config import load
+from numeraud.cli.doctor import Status
+from numeraud.cli.doctor.install import check_python_of, check_requirements_of
+from numeraud.common.config import load
+from numeraud.common.processes import stop_process
 from numeraud.control.client import ControlClient
-from numeraud.doctor import Status
-from numeraud.doctor.install import check_python_of, check_requirements_of
 from numeraud.sandbox import Sandbox, SandboxKey, SandboxOptions
-from numeraud.spawner import stop_process
 from tests.helpers import wait_for
 
-NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
+NUMERAUD = [sys.executable, "-m", "numeraud.cli.main"]
 SECRET = "sandbox-secret"
 LIMITED = SandboxKey("limited-public", "limited-secret-value", scopes=("read_user_info",), name="read-only")
 #: Checks that pass wherever the suite runs; the systemd ones depend on the machine.

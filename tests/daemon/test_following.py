@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from numeraud.config import DataConfig
-from numeraud.failpoints import Failpoints
-from numeraud.following import FollowerService
-from numeraud.retry import Backoff
+from numeraud.common.config import DataConfig
+from numeraud.common.failpoints import Failpoints
+from numeraud.numerai.retry import Backoff
 from numeraud.sandbox import Sandbox
-from numeraud.store import Store
-from numeraud.tournament import PollPolicy
+from numeraud.supervisor.following import FollowerService
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.tournament import PollPolicy
 from tests.daemon.test_poller import listings, unlisted
 from tests.helpers import wait_for
 

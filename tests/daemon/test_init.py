@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from numeraud import config
+from numeraud.cli.starter import StarterOptions, render
+from numeraud.common import config
 from numeraud.sandbox import Sandbox
-from numeraud.starter import StarterOptions, render
 
-NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
+NUMERAUD = [sys.executable, "-m", "numeraud.cli.main"]
 
 
 def numeraud(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

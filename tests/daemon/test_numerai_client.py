@@ -7,7 +7,7 @@ import time
 import numerapi.base_api
 import pytest
 
-from numeraud.numerai import NumeraiAuthError, NumeraiClient, NumeraiRejected, NumeraiUnavailable
+from numeraud.numerai.client import NumeraiAuthError, NumeraiClient, NumeraiRejected, NumeraiUnavailable
 from numeraud.sandbox import Sandbox
 
 

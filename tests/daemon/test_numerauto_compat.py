@@ -10,14 +10,14 @@ import pytest
 import structlog
 
 from numeraud import EventHandler
-from numeraud.config import DataConfig
-from numeraud.following import FollowerService
-from numeraud.retry import Backoff
-from numeraud.runtime import Callbacks, Job
+from numeraud.common.config import DataConfig
+from numeraud.handler.runtime import Callbacks, Job
+from numeraud.handler.sdk import HandlerContext, HandlerEvent, StateFile, build_handler
+from numeraud.numerai.retry import Backoff
 from numeraud.sandbox import Sandbox
-from numeraud.sdk import HandlerContext, HandlerEvent, StateFile, build_handler
-from numeraud.store import Store
-from numeraud.tournament import PollPolicy
+from numeraud.supervisor.following import FollowerService
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.tournament import PollPolicy
 
 
 class NumerautoTrainer(EventHandler):

@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from numeraud.config import DataConfig
-from numeraud.datasync import DatasetSync
-from numeraud.numerai import NumeraiClient
-from numeraud.poller import Publication, TournamentFollower
-from numeraud.retry import Backoff
+from numeraud.common.config import DataConfig
+from numeraud.numerai.client import NumeraiClient
+from numeraud.numerai.retry import Backoff
 from numeraud.sandbox import Sandbox
-from numeraud.tournament import PollPolicy
+from numeraud.supervisor.datasync import DatasetSync
+from numeraud.supervisor.poller import Publication, TournamentFollower
+from numeraud.supervisor.tournament import PollPolicy
 from tests.helpers import wait_for
 
 ROUND_KINDS = ["round_begin", "new_training_data", "new_tournament_data", "cleanup"]

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from numeraud.numerai import NumeraiRejected, NumeraiUnavailable
-from numeraud.retry import Backoff, DeadlinePassed, retry_until
+from numeraud.numerai.client import NumeraiRejected, NumeraiUnavailable
+from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
 
 
 class FakeClock:

@@ -132,6 +132,17 @@ def test_numeraudctl_status_shows_the_tournament_state(installation: Installatio
     assert installation.ctl("poll-now").stdout.strip() == "polling Numerai now"
 
 
+def test_a_cleanly_stopped_supervisor_leaves_no_socket_files(installation: Installation) -> None:
+    process = installation.start()
+    installation.wait_event("cleanup", 1)
+    sockets = [installation.root / "run" / name for name in ("bus.sock", "control.sock")]
+    assert all(path.is_socket() for path in sockets)
+    installation.stop()
+    assert process.returncode == 0
+    assert [path for path in sockets if path.exists()] == []
+    assert installation.ctl("status").returncode == 3  # not running, and it says so
+
+
 @pytest.mark.parametrize(
     ("section", "key"),
     [
@@ -146,7 +157,7 @@ def test_a_bad_config_names_the_key_and_file_and_exits_78(tmp_path: Path, sectio
     config = tmp_path / "bad.toml"
     config.write_text(f'[paths]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n{section}\n')
     done = subprocess.run(
-        [sys.executable, "-m", "numeraud.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "numeraud.cli.main", "run", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -163,7 +174,7 @@ def test_a_webhook_port_in_use_fails_the_start_before_ready(installation: Instal
         taken.listen()
         installation.write_config(poll=f'webhook = "127.0.0.1:{taken.getsockname()[1]}"')
         done = subprocess.run(
-            [sys.executable, "-m", "numeraud.cli", "run", "--config", str(installation.config)],
+            [sys.executable, "-m", "numeraud.cli.main", "run", "--config", str(installation.config)],
             capture_output=True,
             text=True,
             timeout=60,

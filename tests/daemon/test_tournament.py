@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from numeraud.tournament import Action, PollPolicy, RoundInfo, decide, expected_next_opens, latest_version
+from numeraud.supervisor.tournament import Action, PollPolicy, RoundInfo, decide, expected_next_opens, latest_version
 
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from numeraud.handler.sdk import HandlerContext, HandlerEvent, build_handler
+from numeraud.numerai.submission import validate_predictions
 from numeraud.sandbox import Sandbox
-from numeraud.sdk import HandlerContext, HandlerEvent, build_handler
-from numeraud.submission import validate_predictions
 from numeraud_handlers.data import DataError
 from numeraud_handlers.model import ModelError, ModelHandler
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from numeraud.sdk import HandlerContext, HandlerEvent, build_handler
+from numeraud.handler.sdk import HandlerContext, HandlerEvent, build_handler
 from numeraud_handlers.notifier import NotifierHandler
 from tests.fixtures import JsonReceiver
 from tests.helpers import wait_for

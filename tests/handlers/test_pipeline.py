@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from numeraud.common.processes import stop_process
 from numeraud.sandbox import Sandbox, SandboxOptions
-from numeraud.spawner import stop_process
 from tests.helpers import wait_for
 
-NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
-CTL = [sys.executable, "-m", "numeraud.ctl"]
+NUMERAUD = [sys.executable, "-m", "numeraud.cli.main"]
+CTL = [sys.executable, "-m", "numeraud.cli.ctl"]
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from numeraud.config import load
+from numeraud.common.config import load
+from numeraud.handler.sdk import HandlerContext, build_handler
 from numeraud.sandbox import Sandbox
-from numeraud.sdk import HandlerContext, build_handler
 from numeraud_handlers.scores import ScoresHandler, load_scores
 
 
@@ -80,7 +80,7 @@ def test_python_m_numeraud_ctl_scores_prints_the_collected_scores(
     handler.on_start()
     handler.on_round_begin(2)
     done = subprocess.run(
-        [sys.executable, "-m", "numeraud.ctl", "--config", str(config_path), "scores"],
+        [sys.executable, "-m", "numeraud.cli.ctl", "--config", str(config_path), "scores"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from numeraud.credentials import CredentialsError
+from numeraud.handler.sdk import HandlerContext, HandlerEvent, build_handler
+from numeraud.numerai.credentials import CredentialsError
 from numeraud.sandbox import Sandbox
-from numeraud.sdk import HandlerContext, HandlerEvent, build_handler
 from numeraud_handlers.uploader import UploaderHandler
 
 MODELS = {"model-a": "sandbox_model_1", "model-b": ["sandbox_model_2", "sandbox_model_3"]}

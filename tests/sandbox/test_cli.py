@@ -10,7 +10,7 @@ from pathlib import Path
 import numerapi
 import pytest
 
-NUMERAUD = [sys.executable, "-m", "numeraud.cli"]
+NUMERAUD = [sys.executable, "-m", "numeraud.cli.main"]
 
 
 def test_sandbox_prints_its_url_first_and_serves_numerapi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

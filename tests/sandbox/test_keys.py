@@ -64,7 +64,7 @@ def test_the_main_key_still_uploads(two_keys: Sandbox, monkeypatch: pytest.Monke
 def test_extra_key_and_date_skew_flags_of_numeraud_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "numeraud.cli", "sandbox", "--data-dir", str(tmp_path)),
+            *(sys.executable, "-m", "numeraud.cli.main", "sandbox", "--data-dir", str(tmp_path)),
             *("--extra-key", "nope-public:nope-secret:", "--date-skew", "3600"),
         ],
         stdout=subprocess.PIPE,

@@ -55,7 +55,7 @@ def enable(manager: UserManager, *units: str) -> None:
 def doctor(manager: UserManager, config: Path) -> dict[str, dict[str, Any]]:
     env = user_env(manager)
     done = subprocess.run(
-        [sys.executable, "-m", "numeraud.cli", "doctor", "--config", str(config), "--json"],
+        [sys.executable, "-m", "numeraud.cli.main", "doctor", "--config", str(config), "--json"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from numeraud.common.protocol import KIND_RE
 from numeraud.control import ControlError, ControlTarget
-from numeraud.protocol import KIND_RE
 
 NAME: Final = "append"
 

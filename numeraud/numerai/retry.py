@@ -1,0 +1,70 @@
+"""Retrying calls to Numerai: exponential backoff with full jitter, Retry-After, and a deadline.
+
+Pure policy plus one small loop; the clock and the sleep are injectable, so tests need not wait.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from numeraud.numerai.client import NumeraiUnavailable
+
+T = TypeVar("T")
+
+
+class DeadlinePassed(Exception):
+    """Gave up: the deadline came before a call succeeded. ``last_error`` is the last failure."""
+
+    def __init__(self, message: str, last_error: BaseException | None) -> None:
+        super().__init__(message)
+        self.last_error = last_error
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n))."""
+
+    base: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0 = the first retry)."""
+        ceiling = min(self.cap, self.base * (2 ** min(attempt, 32)))
+        return (rng or random).uniform(0, ceiling)
+
+
+def retry_until(
+    call: Callable[[], T],
+    *,
+    deadline: float | None,
+    backoff: Backoff = Backoff(),
+    retry_on: tuple[type[BaseException], ...] = (NumeraiUnavailable,),
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``call`` until it succeeds, retrying the ``retry_on`` errors until ``deadline``.
+
+    ``deadline`` is on ``clock`` (monotonic seconds) or None for no deadline. A server's
+    Retry-After is honoured (never retrying sooner). Raises :class:`DeadlinePassed` when the next
+    attempt could not start before the deadline; other errors propagate at once.
+    """
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except retry_on as exc:
+            wait = backoff.delay(attempt)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                wait = max(wait, float(retry_after))
+            if deadline is not None and clock() + wait >= deadline:
+                raise DeadlinePassed(f"gave up after {attempt + 1} attempt(s): {exc}", exc) from exc
+            if on_retry is not None:
+                on_retry(attempt + 1, exc, wait)
+            sleep(wait)
+            attempt += 1

@@ -1,0 +1,521 @@
+"""The supervisor process core: sockets, the main loop, timers, the control plane, systemd notify.
+
+Start-up order: lock the state directory (one supervisor per database), create the runtime
+directory (0750), open the store, bind the bus ROUTER and the control ROUTER (socket files 0660),
+then tell systemd READY=1. WATCHDOG=1 is sent from the loop itself, so it stops when the loop
+stalls. SIGTERM/SIGINT → STOPPING=1, BYE to the handlers, sockets and store closed.
+
+The loop is open to other periodic work: :meth:`Supervisor.add_timer` registers a callback (the
+round poller and the data sync of the next issue plug in there), and
+:meth:`Supervisor.append_event` is how they put events in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, cast
+
+import zmq
+
+from numeraud import control
+from numeraud.common import protocol
+from numeraud.common.config import Config, ConfigError
+from numeraud.common.failpoints import Failpoints
+from numeraud.common.notify import Notifier
+from numeraud.control.commands import dispatch as dispatch_command
+from numeraud.supervisor.dispatcher import Dispatcher
+from numeraud.supervisor.session import Reject
+from numeraud.supervisor.store import Store, StoreError
+
+#: Bounded queues: a handler that stops reading is dropped rather than buffered without limit.
+HWM: Final = 1000
+#: Messages larger than this are dropped by ZeroMQ itself; up to it, decode answers ERROR oversized.
+ZMQ_MAX_MSG: Final = 4 * protocol.MAX_MESSAGE_BYTES
+#: Messages read per socket per loop pass, so one busy socket cannot starve the rest.
+BATCH: Final = 256
+STATUS_EVERY: Final = 10.0
+# Plain ints: pyzmq's flag enums cost an enum construction per ``&``/``|`` on the hot path.
+_POLLIN: Final = int(zmq.POLLIN)
+_EVENTS: Final = int(zmq.EVENTS)
+_NOBLOCK: Final = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK: Final = int(zmq.SNDMORE) | _NOBLOCK
+
+
+@dataclass
+class Timer:
+    """A periodic callback run by the main loop."""
+
+    name: str
+    interval: float
+    callback: Callable[[float], None]
+    due: float
+
+
+class SupervisorError(Exception):
+    """Start-up failed (state directory locked, socket not bindable, store unusable)."""
+
+
+class Supervisor:
+    """The numeraud daemon's core. ``start()``, then ``run()`` until a signal or ``stop()``."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        log: Any,
+        notifier: Notifier | None = None,
+        failpoints: Failpoints | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        store_factory: Callable[[Path], Store] = Store,
+    ) -> None:
+        config.require_server_curve()
+        self.store_factory = store_factory
+        self.config = config
+        self.log = log
+        self.notifier = notifier if notifier is not None else Notifier()
+        self.failpoints = failpoints if failpoints is not None else Failpoints()
+        self.clock = clock
+        self.timers: list[Timer] = []
+        #: Extra parts (the tournament follower, the handler spawner) plug in here: the watchdog is
+        #: fed only while every health check passes; status sections join ``numeraudctl status``;
+        #: hooks answer control commands such as ``poll-now``.
+        self.health_checks: list[Callable[[], bool]] = []
+        self.status_sections: dict[str, Callable[[], Any]] = {}
+        self.hooks: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+        #: Called at the end of :meth:`start`, just before READY=1; an OSError or ValueError
+        #: there (a webhook port in use, say) fails the start-up before systemd hears "ready".
+        self.before_ready: list[Callable[[], None]] = []
+        self._stop_reason: str | None = None
+        self._ctx: zmq.Context[Any] | None = None
+        self._bus: zmq.Socket[Any] | None = None
+        self._control: zmq.Socket[Any] | None = None
+        self._auth: Any = None
+        self._lock_fd: int | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self.store: Store | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.started_at = 0.0
+
+    # ---- lifecycle ----
+
+    def start(self) -> None:
+        """Acquire the state dir, open the store, bind the sockets, then notify READY."""
+        paths = self.config.paths
+        try:
+            paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+            self._lock_fd = os.open(paths.state_dir / "numeraud.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SupervisorError(f"another numeraud is running on {paths.state_dir}") from None
+        except OSError as exc:
+            raise SupervisorError(f"state directory {paths.state_dir}: {exc.strerror}") from None
+        try:
+            paths.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+            os.chmod(paths.runtime_dir, 0o750)  # noqa: S103 - owner and group (handlers), nobody else
+        except OSError as exc:
+            raise SupervisorError(f"runtime directory {paths.runtime_dir}: {exc.strerror}") from None
+        try:
+            self.store = self.store_factory(paths.database)
+        except StoreError as exc:
+            raise SupervisorError(f"database {paths.database}: {exc}") from None
+        self._ctx = zmq.Context()
+        self._bus = self._bind_bus()
+        self._control = self._socket(zmq.ROUTER)
+        self._bind_endpoint(self._control, self.config.bus.control_endpoint)
+        try:
+            self.dispatcher = Dispatcher(self.store, self.config, self._send, self.log, self.failpoints)
+        except StoreError as exc:
+            raise SupervisorError(f"database {paths.database}: {exc}") from None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        for prepare in self.before_ready:
+            try:
+                prepare()
+            except (OSError, ValueError) as exc:
+                self.close()
+                raise SupervisorError(f"start-up failed: {exc}") from None
+        self.started_at = self.clock()
+        self.log.info(
+            "supervisor ready",
+            pid=os.getpid(),
+            bus=self.config.bus.endpoint,
+            control=self.config.bus.control_endpoint,
+            database=str(paths.database),
+            head_seq=self.dispatcher.head,
+            handlers=sorted(self.config.handlers),
+        )
+        self.notifier.ready(self._status_line())
+
+    def _socket(self, kind: int) -> zmq.Socket[Any]:
+        if self._ctx is None:
+            raise SupervisorError("start() was not called")
+        sock: zmq.Socket[Any] = self._ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, HWM)
+        sock.setsockopt(zmq.RCVHWM, HWM)
+        sock.setsockopt(zmq.MAXMSGSIZE, ZMQ_MAX_MSG)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        return sock
+
+    def _bind_bus(self) -> zmq.Socket[Any]:
+        endpoint = self.config.bus.endpoint
+        sock = self._socket(zmq.ROUTER)
+        if endpoint.startswith("tcp://"):
+            self._enable_curve(sock)
+        self._bind_endpoint(sock, endpoint)
+        return sock
+
+    def _enable_curve(self, sock: zmq.Socket[Any]) -> None:
+        import zmq.auth  # noqa: PLC0415 - only needed for tcp:// buses
+        from zmq.auth.thread import ThreadAuthenticator  # noqa: PLC0415
+
+        curve = self.config.bus.curve
+        if curve.server_key is None or curve.authorized_keys_dir is None:  # checked by require_server_curve
+            raise ConfigError("bus.curve", "server_key and authorized_keys_dir are required", self.config.path)
+        try:
+            public, secret = zmq.auth.load_certificate(str(curve.server_key))
+        except (OSError, ValueError) as exc:
+            raise ConfigError("bus.curve.server_key", f"cannot load certificate: {exc}", self.config.path) from None
+        if not secret:
+            raise ConfigError("bus.curve.server_key", "is not a secret certificate", self.config.path)
+        if not curve.authorized_keys_dir.is_dir():
+            raise ConfigError("bus.curve.authorized_keys_dir", "is not a directory", self.config.path)
+        self._auth = ThreadAuthenticator(self._ctx)
+        self._auth.start()
+        self._auth.configure_curve(domain="*", location=str(curve.authorized_keys_dir))
+        sock.curve_secretkey = secret
+        sock.curve_publickey = public
+        sock.curve_server = True
+
+    def _bind_endpoint(self, sock: zmq.Socket[Any], endpoint: str) -> None:
+        try:
+            sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            raise SupervisorError(f"cannot bind {endpoint}: {exc}") from None
+        if endpoint.startswith("ipc://") and not endpoint.startswith("ipc://@"):
+            os.chmod(endpoint[len("ipc://") :], 0o660)
+
+    def run(self) -> int:
+        """Run the loop until a signal or :meth:`stop`; returns the exit code."""
+        if self.dispatcher is None or self._bus is None or self._control is None or self._wake_r is None:
+            raise SupervisorError("start() was not called")
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        old_wakeup = signal.set_wakeup_fd(self._wake_w.fileno() if self._wake_w else -1)
+        try:
+            self._loop()
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.close()
+        return 0
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the loop to stop (safe from a signal handler or a timer callback)."""
+        self._stop_reason = reason
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):  # the loop notices the flag at its next pass anyway
+                self._wake_w.send(b"\0")
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._stop_reason = signal.Signals(signum).name
+
+    def close(self) -> None:
+        """Notify STOPPING, say BYE to handlers, close sockets and the store."""
+        reason = self._stop_reason or "closing"
+        self.notifier.stopping(f"stopping: {reason}")
+        if self.dispatcher is not None:
+            self.dispatcher.goodbye(self.clock(), "supervisor stopping")
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        for sock in (self._bus, self._control):
+            if sock is not None:
+                sock.close(linger=0)
+        self._bus = self._control = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+        # A socket file left behind would look like a supervisor that no longer answers
+        # (numeraudctl, numeraud doctor); the next start binds it afresh. Still under the state lock.
+        for endpoint in (self.config.bus.endpoint, self.config.bus.control_endpoint):
+            if endpoint.startswith("ipc://") and not endpoint.startswith("ipc://@"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(endpoint[len("ipc://") :])
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        for s in (self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
+        self._wake_r = self._wake_w = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self.log.info("supervisor stopped", reason=reason)
+
+    # ---- the loop ----
+
+    def add_timer(self, name: str, interval: float, callback: Callable[[float], None], *, first: float = 0.0) -> Timer:
+        """Run ``callback(now)`` every ``interval`` seconds from the loop (first after ``first`` s).
+
+        A callback must not block: it runs on the loop that feeds the watchdog. Exceptions are
+        logged and the timer keeps running.
+        """
+        timer = Timer(name=name, interval=interval, callback=callback, due=self.clock() + first)
+        self.timers.append(timer)
+        return timer
+
+    def _loop(self) -> None:
+        dispatcher = self._dispatcher()
+        bus, ctl, wake = self._bus, self._control, self._wake_r
+        if bus is None or ctl is None or wake is None:
+            raise SupervisorError("start() was not called")
+        poller = zmq.Poller()
+        poller.register(bus, zmq.POLLIN)
+        poller.register(ctl, zmq.POLLIN)
+        poller.register(wake, zmq.POLLIN)
+        watchdog_every = self.notifier.watchdog_interval
+        next_watchdog = self.clock()
+        was_healthy = True
+        next_status = self.clock() + STATUS_EVERY
+        next_tick = self.clock()
+        tick_every = min(0.25, self.config.bus.heartbeat_interval / 2)
+        self.add_timer("store-probe", 1.0, lambda _now: dispatcher.probe_store(), first=1.0)
+        # Draining the bus before committing lets the ACKs of several handlers share one commit.
+        # With one handler there is nothing to share: one message per pass, and no ZMQ_EVENTS
+        # syscall between its ACK and the commit (the next poll looks anyway).
+        batch = BATCH if len(dispatcher.sessions) > 1 else 1
+        while self._stop_reason is None:
+            now = self.clock()
+            wake_at = [next_tick, next_status, *(t.due for t in self.timers)]
+            if watchdog_every is not None:
+                wake_at.append(next_watchdog)
+            deadline = dispatcher.next_deadline()
+            if deadline is not None:
+                wake_at.append(deadline)
+            timeout_ms = max(0, int((min(wake_at) - now) * 1000) + 1)
+            ready = dict(poller.poll(timeout_ms))
+            now = self.clock()
+            if bus in ready:
+                for i in range(batch):
+                    # poll just said a message is there; ZMQ_EVENTS costs a syscall, so it is
+                    # asked only for the ones after the first
+                    if i and not cast(int, bus.get(_EVENTS)) & _POLLIN:
+                        break
+                    try:
+                        frames = bus.recv_multipart(_NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if len(frames) >= 2:
+                        dispatcher.on_frames(frames[0], frames[1:], now)
+            if ctl in ready:
+                for _ in range(BATCH):
+                    if not cast(int, ctl.get(_EVENTS)) & _POLLIN:
+                        break
+                    self._on_control(ctl, ctl.recv_multipart(_NOBLOCK), now)
+            if wake.fileno() in ready or wake in ready:
+                try:
+                    while wake.recv(512):
+                        pass
+                except (BlockingIOError, InterruptedError):
+                    pass
+            if now >= next_tick:
+                dispatcher.tick(now)
+                next_tick = now + tick_every
+            dispatcher.pump(now)
+            for timer in self.timers:
+                if now >= timer.due:
+                    timer.due = now + timer.interval
+                    try:
+                        timer.callback(now)
+                    except Exception:
+                        self.log.exception("timer failed", timer=timer.name)
+                    dispatcher.pump(self.clock())
+            if watchdog_every is not None and now >= next_watchdog:
+                healthy = self.healthy()
+                if healthy:
+                    self.notifier.watchdog()
+                else:
+                    self.log.error("unhealthy: not feeding the watchdog")
+                if healthy != was_healthy:  # tell systemd at once, not at the next status
+                    self.notifier.status(self._status_line())
+                    was_healthy = healthy
+                next_watchdog = now + watchdog_every
+            if now >= next_status:
+                self.notifier.status(self._status_line())
+                next_status = now + STATUS_EVERY
+
+    def _send(self, peer: bytes, frames: list[bytes]) -> bool:
+        bus = self._bus
+        if bus is None:
+            return False
+        try:
+            # What send_multipart does, without its per-frame flag enum arithmetic. The ROUTER
+            # refuses the identity frame (unroutable, or at the HWM) before anything is queued.
+            bus.send(peer, _SNDMORE_NOBLOCK)
+            for frame in frames[:-1]:
+                bus.send(frame, _SNDMORE_NOBLOCK)
+            bus.send(frames[-1], _NOBLOCK)
+        except zmq.ZMQError as exc:
+            if exc.errno in (errno.EHOSTUNREACH, zmq.EAGAIN):
+                return False
+            raise
+        return True
+
+    def healthy(self) -> bool:
+        """Whether every health check passes (the watchdog is fed only then)."""
+        return all(check() for check in self.health_checks)
+
+    def _status_line(self) -> str:
+        if self.dispatcher is None:
+            return "starting"
+        if self.dispatcher.store_error is not None:
+            return f"DEGRADED: store {self.dispatcher.store_error.code}; delivery stopped"
+        states: dict[str, int] = {}
+        for s in self.dispatcher.sessions.values():
+            states[s.state.value] = states.get(s.state.value, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no handlers"
+        line = f"head {self.dispatcher.head}; handlers: {summary}"
+        if not self.healthy():
+            line = f"UNHEALTHY, watchdog not fed (see numeraudctl status); {line}"
+        return line
+
+    # ---- public API for the poller ----
+
+    def append_event(self, kind: str, round_: int | None, payload: Mapping[str, Any]) -> int:
+        """Commit an event to the log and return its seq (the existing one for a repeated
+        kind and round). Handlers see it only after the commit. Raises StoreError, ValueError."""
+        dispatcher = self._dispatcher()
+        seq, _created = dispatcher.append_event(kind, round_, payload)
+        dispatcher.pump(self.clock())
+        return seq
+
+    # ---- control plane ----
+
+    def _on_control(self, sock: zmq.Socket[Any], frames: list[bytes], now: float) -> None:
+        if len(frames) < 2:
+            return
+        identity, body = frames[0], frames[-1]
+        request_id: Any = None
+        try:
+            if len(body) > control.MAX_REQUEST_BYTES:
+                raise control.ControlError("bad_request", "request too large")
+            try:
+                request = json.loads(body)
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise control.ControlError("bad_request", "request is not JSON") from None
+            if not isinstance(request, dict):
+                raise control.ControlError("bad_request", "request must be a JSON object")
+            request_id = request.get("id")
+            command, args = request.get("command"), request.get("args", {})
+            if not isinstance(command, str) or not isinstance(args, dict):
+                raise control.ControlError("bad_request", "need a string command and an object args")
+            result = dispatch_command(self, command, args)
+            reply = control.reply_ok(request_id, result)
+        except control.ControlError as exc:
+            reply = control.reply_error(request_id, exc.code, exc.message)
+        except StoreError as exc:
+            reply = control.reply_error(request_id, "store_unavailable", str(exc))
+        except Exception as exc:
+            self.log.exception("control command failed")
+            reply = control.reply_error(request_id, "internal", f"{type(exc).__name__}: {exc}")
+        try:
+            sock.send_multipart([identity, reply], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            self.log.info("control client went away before its reply")
+
+    def _dispatcher(self) -> Dispatcher:
+        if self.dispatcher is None:
+            raise SupervisorError("start() was not called")
+        return self.dispatcher
+
+    def control_status(self) -> dict[str, Any]:
+        """The status document (also what ``numeraudctl status`` prints)."""
+        doc = self._dispatcher().status()
+        doc.update(
+            running=True,
+            pid=os.getpid(),
+            api=protocol.API_VERSION,
+            uptime_s=round(self.clock() - self.started_at, 1),
+            bus=self.config.bus.endpoint,
+            database=str(self.config.paths.database),
+            tournament=self._dispatcher().store.tournament_state(),
+            timers=[t.name for t in self.timers],
+            healthy=self.healthy(),
+        )
+        for name, section in self.status_sections.items():
+            doc[name] = section()
+        return doc
+
+    def control_hook(self, name: str, args: Mapping[str, Any]) -> Any:
+        """Run a hook registered by an extra part (``poll-now``)."""
+        hook = self.hooks.get(name)
+        if hook is None:
+            raise control.ControlError("unknown_command", f"{name!r} is not available in this supervisor")
+        return hook(args)
+
+    def events_committed(self, seqs: list[int]) -> None:
+        """Events were committed by another part (the follower): make them deliverable now."""
+        dispatcher = self._dispatcher()
+        if seqs:
+            dispatcher.head = max(dispatcher.head, *seqs)
+        dispatcher.pump(self.clock())
+
+    def _operator(self, handler: str, verb: str) -> dict[str, Any]:
+        dispatcher = self._dispatcher()
+        if handler not in dispatcher.sessions:
+            raise control.ControlError("unknown_handler", f"no handler named {handler!r}")
+        now = self.clock()
+        actions = dispatcher.retry(handler, now) if verb == "retry" else dispatcher.skip(handler, now)
+        refused = [a for a in actions if isinstance(a, Reject)]
+        if refused:
+            raise control.ControlError("not_blocked", refused[0].reason)
+        if dispatcher.store_error is not None:
+            raise control.ControlError("store_unavailable", str(dispatcher.store_error))
+        self.log.info(f"operator {verb}", handler=handler)
+        dispatcher.pump(now)
+        result: dict[str, Any] = dispatcher.status()["handlers"][handler]
+        return result
+
+    def control_retry(self, handler: str) -> dict[str, Any]:
+        """Operator retry of ``handler``'s failed event."""
+        return self._operator(handler, "retry")
+
+    def control_skip(self, handler: str) -> dict[str, Any]:
+        """Operator skip of ``handler``'s failed event."""
+        return self._operator(handler, "skip")
+
+    def control_events(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` events."""
+        return [e.as_dict() for e in self._dispatcher().store.recent_events(limit)]
+
+    def control_append(self, kind: str, round_: int | None, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Append an event (operator replay, tests)."""
+        dispatcher = self._dispatcher()
+        try:
+            seq, created = dispatcher.append_event(kind, round_, payload, source="operator")
+        except ValueError as exc:
+            raise control.ControlError("invalid_args", str(exc)) from None
+        dispatcher.pump(self.clock())
+        return {"seq": seq, "created": created}
+
+
+def runtime_socket_path(endpoint: str) -> Path | None:
+    """The socket file of an ``ipc://`` endpoint (``None`` for tcp or abstract sockets)."""
+    if endpoint.startswith("ipc://") and not endpoint.startswith("ipc://@"):
+        return Path(endpoint[len("ipc://") :])
+    return None
