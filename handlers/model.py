@@ -26,8 +26,6 @@ process while it trains and show the event delivered again.
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ import joblib
 import pandas as pd
 
 from numeraud import EventHandler
+from numeraud.common.files import atomic_path
 
 from .data import DataError, feature_set, load
 from .metrics import per_era_corr, per_era_mmc, summarize
@@ -69,18 +68,6 @@ def import_estimator(path: str) -> type:
     if not isinstance(estimator, type):
         raise ModelError(f"estimator {path!r}: {module_name} has no class {class_name}")
     return estimator
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 class ModelHandler(EventHandler):
@@ -132,7 +119,8 @@ class ModelHandler(EventHandler):
         if hold > 0:
             time.sleep(hold)  # demos only: a window to kill the process mid-training
         model_file = self._dir() / "models" / f"model_round_{round_number}.joblib"
-        _atomic_write(model_file, lambda temp: joblib.dump(model, temp))
+        with atomic_path(model_file) as temp:
+            joblib.dump(model, temp)
         event = self.event
         self.persistent_state.update(
             {
@@ -191,7 +179,8 @@ class ModelHandler(EventHandler):
             raise ModelError(f"live data for round {round_number}: {exc}") from exc
         predictions = pd.Series(model.predict(live[features]), index=live.index, name="prediction").rank(pct=True)
         path = self._dir() / "predictions" / f"{self.model_name}_round_{round_number}.csv"
-        _atomic_write(path, lambda temp: predictions.rename_axis("id").to_csv(temp, header=True))
+        with atomic_path(path) as temp:
+            predictions.rename_axis("id").to_csv(temp, header=True)
         self.log.info("predictions_written", rows=len(predictions), path=str(path))
         self.emit(
             "predictions_ready",

@@ -16,12 +16,11 @@ Model ids are resolved with the account's keys when they are available; without 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from numeraud import EventHandler, HandlerEvent
+from numeraud.common.files import atomic_path, atomic_write
 from numeraud.numerai.client import NUMERAI_API_URL, NumeraiClient, NumeraiError
 from numeraud.numerai.credentials import load_keys
 
@@ -59,11 +58,11 @@ def render_chart(rows: list[dict[str, Any]], path: Path) -> None:
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend(loc="best", fontsize="small")
     figure.tight_layout()
-    fd, temp = tempfile.mkstemp(prefix=".scores-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    figure.savefig(temp, dpi=90)
-    plt.close(figure)
-    os.replace(temp, path)
+    try:
+        with atomic_path(path, mode=0o644) as temp:
+            figure.savefig(temp, dpi=90, format="png")
+    finally:
+        plt.close(figure)
 
 
 class ScoresHandler(EventHandler):
@@ -110,10 +109,7 @@ class ScoresHandler(EventHandler):
         rows.sort(key=lambda r: (r["round"], r["model"], r["name"]))
         state_dir = self.state_dir or Path(".")
         state_dir.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".scores-", suffix=".json", dir=state_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(rows, out, indent=1)
-        os.replace(temp, state_dir / SCORES_FILE)
+        atomic_write(state_dir / SCORES_FILE, json.dumps(rows, indent=1))
         render_chart(rows, state_dir / CHART_FILE)
         self.persistent_state["rounds_scored"] = sorted({r["round"] for r in rows})
         self.log.info("scores_collected", rows=len(rows), rounds=len(self.persistent_state["rounds_scored"]))

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from numeraud.common.files import atomic_write
 from numeraud.common.kinds import TOURNAMENT_KINDS
 from numeraud.common.logs import get_logger
 from numeraud.common.protocol import KIND_RE, Emitted
@@ -112,22 +111,7 @@ class StateFile:
         text = _canonical(state)
         if text == self._last_written:
             return False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write('{"version": 1, "persistent_state": ' + text + "}\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(self.path, '{"version": 1, "persistent_state": ' + text + "}\n")
         self._last_written = text
         return True
 
@@ -228,16 +212,6 @@ def _version_dir(event: HandlerEvent) -> Path | None:
     if isinstance(data_dir, str) and isinstance(version, str) and version:
         return Path(data_dir) / version
     return None
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    """``v5.10`` sorts after ``v5.9``; ``()`` for a name that is not a dataset version."""
-    if not version.startswith("v"):
-        return ()
-    try:
-        return tuple(int(part) for part in version[1:].split("."))
-    except ValueError:
-        return ()
 
 
 class EventHandler:
@@ -351,3 +325,13 @@ def build_handler(cls: type[EventHandler], context: HandlerContext) -> EventHand
     }
     cls.__init__(handler, context.name, **extra)
     return handler
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """``v5.10`` sorts after ``v5.9``; ``()`` for a name that is not a dataset version."""
+    if not version.startswith("v"):
+        return ()
+    try:
+        return tuple(int(part) for part in version[1:].split("."))
+    except ValueError:
+        return ()

@@ -15,7 +15,8 @@ Layout under ``root`` (what :class:`DatasetGenerator` writes)::
 
 Everything public is id-indexed (``id`` = ``"n"`` + 15 hex digits). Every parquet file is written
 one era per row group to a dot-prefixed ``*.tmp`` name in the same directory and then
-``os.replace``-d into place, so a reader never sees a partial file.
+fsynced and renamed into place (``numeraud.common.files.replace_durably``), so a reader never
+sees a partial file.
 
 Eras: train is ``0001`` .. ``train_eras``; validation continues right after train. The live file
 of round ``r`` has the single era ``train_eras + validation_eras + r`` (validation_eras as at the
@@ -56,6 +57,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from numeraud.common.files import atomic_write, replace_durably
 
 __all__ = ["SIZES", "DatasetGenerator", "SizeSpec", "size_spec"]
 
@@ -563,15 +566,12 @@ def _atomic_writers(paths: Sequence[Path], schemas: Sequence[pa.Schema]) -> Iter
             temp.unlink(missing_ok=True)
         raise
     for temp, path in zip(temps, paths, strict=True):
-        os.replace(temp, path)
+        replace_durably(temp, path)
 
 
 def _write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path)
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    atomic_write(path, text, mode=0o644)
 
 
 class DatasetGenerator:

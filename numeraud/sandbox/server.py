@@ -7,7 +7,6 @@ from disk with ``sendfile`` (never read whole into memory), with Content-Length,
 from __future__ import annotations
 
 import json
-import os
 import socket
 import struct
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from numeraud.common.files import atomic_path
 from numeraud.common.logs import get_logger
 from numeraud.sandbox.core import MAX_UPLOAD_BYTES, AdminError, ApiError, SandboxCore
 from numeraud.sandbox.faults import FILE_ONLY_KINDS, FaultError, FaultRule
@@ -265,16 +265,14 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         self._record("upload", started)
 
     def _receive_upload(self, path: Path, length: int) -> None:
-        temp = path.with_suffix(".part")
         remaining = length
-        with temp.open("wb") as out:
+        with atomic_path(path, mode=0o644) as temp, temp.open("wb") as out:
             while remaining:
                 chunk = self.rfile.read(min(CHUNK, remaining))
                 if not chunk:
                     raise ConnectionError("upload body ended early")
                 out.write(chunk)
                 remaining -= len(chunk)
-        os.replace(temp, path)
 
     # -- files -------------------------------------------------------------------------------
 

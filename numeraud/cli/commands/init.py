@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from numeraud.cli.starter import SANDBOX_KEYS, StarterOptions, render, runtime_dir_for, write_sandbox_keys
+from numeraud.common.files import atomic_write
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,10 +72,7 @@ def run(args: argparse.Namespace) -> int:
             sandbox=bool(args.sandbox),
         )
     )
-    config.parent.mkdir(parents=True, exist_ok=True)
-    temp = config.with_name(f".{config.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, config)
+    atomic_write(config, text, mode=0o644)
     print(f"wrote {config} for {len(models)} model(s): {', '.join(models)}")
     print(f"next: numeraud run --config {config} --spawn-handlers")
     return 0
