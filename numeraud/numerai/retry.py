@@ -5,12 +5,12 @@ Pure policy plus one small loop; the clock and the sleep are injectable, so test
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from numeraud.common.backoff import ExponentialBackoff
 from numeraud.numerai.client import NumeraiUnavailable
 
 T = TypeVar("T")
@@ -25,16 +25,13 @@ class DeadlinePassed(Exception):
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n))."""
+class Backoff(ExponentialBackoff):
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n)).
 
-    base: float = 1.0
-    cap: float = 60.0
+    :class:`numeraud.common.backoff.ExponentialBackoff` with ``jitter`` on by default.
+    """
 
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait before retry number ``attempt`` (0 = the first retry)."""
-        ceiling = min(self.cap, self.base * (2 ** min(attempt, 32)))
-        return (rng or random).uniform(0, ceiling)
+    jitter: bool = True
 
 
 def retry_until(

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from numeraud.common import protocol
+from numeraud.common.backoff import exponential_delay
 
 
 class State(enum.StrEnum):
@@ -62,7 +63,7 @@ class Policy:
         """Delay before delivery number ``attempts + 1``: exponential, capped."""
         if attempts <= 0:
             return 0.0
-        return float(min(self.backoff * (2 ** min(attempts - 1, 32)), self.backoff_max))
+        return exponential_delay(attempts - 1, self.backoff, self.backoff_max)
 
 
 # ---- actions -------------------------------------------------------------------------------

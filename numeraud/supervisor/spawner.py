@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from numeraud.common.backoff import exponential_delay
 from numeraud.common.exitcodes import NO_RESTART
 from numeraud.common.logs import get_logger
 from numeraud.common.processes import PARENT_ENV
@@ -104,7 +105,7 @@ class HandlerSpawner:
         else:
             if now - child.started > STABLE_AFTER:
                 child.failures = 0
-            delay = min(self.max_backoff, self.min_backoff * 2**child.failures)
+            delay = exponential_delay(child.failures, self.min_backoff, self.max_backoff)
             child.failures += 1
             child.next_start = now + delay
             self.log.warning("handler_exited", handler=child.name, exit_code=code, restart_in=round(delay, 2))
