@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from numeraud.common.datasets import is_version
 from numeraud.common.exitcodes import EX_CONFIG
 from numeraud.common.logs import SECRET_KEYS
 from numeraud.common.protocol import NAME_RE
@@ -116,6 +117,20 @@ class PollConfig:
     #: ``HOST:PORT`` to listen on for "poll now" POSTs; port 0 takes any free port, which
     #: ``numeraudctl status`` shows (``webhook.address``) and the ``webhook listening`` log line names.
     webhook: str | None = None
+
+
+def poll_intervals_problem(fast_interval: float, idle_interval: float) -> str | None:
+    """The one rule for the two poll intervals, ``0 < fast_interval <= idle_interval``.
+
+    Returns what is wrong with ``fast_interval`` (e.g. ``"must not be longer than idle_interval"``)
+    or ``None``; ``[poll]`` parsing and :class:`numeraud.supervisor.tournament.PollPolicy` both
+    check with it.
+    """
+    if not fast_interval > 0:
+        return "must be positive"
+    if fast_interval > idle_interval:
+        return "must not be longer than idle_interval"
+    return None
 
 
 @dataclass(frozen=True)
@@ -308,7 +323,7 @@ def _file_names(t: _Table, name: str, default: tuple[str, ...]) -> tuple[str, ..
 
 def _parse_data(t: _Table, _paths: PathsConfig) -> DataConfig:
     version = t.string("version", DataConfig.version)
-    if version != "latest" and not (version.startswith("v") and version[1:].replace(".", "").isdigit()):
+    if version != "latest" and not is_version(version):
         raise t.error("version", 'must be "latest" or a version such as "v5.2"')
     training = _file_names(t, "training_files", DataConfig.training_files)
     live = _file_names(t, "live_files", DataConfig.live_files)
@@ -343,8 +358,9 @@ def _parse_poll(t: _Table, _paths: PathsConfig) -> PollConfig:
         fast_after=t.seconds("fast_after", PollConfig.fast_after),
         webhook=str(webhook) if webhook is not None else None,
     )
-    if out.fast_interval > out.idle_interval:
-        raise t.error("fast_interval", "must not be longer than idle_interval")
+    problem = poll_intervals_problem(out.fast_interval, out.idle_interval)
+    if problem is not None:
+        raise t.error("fast_interval", problem)
     t.finish()
     return out
 
@@ -473,4 +489,5 @@ __all__ = [
     "PollConfig",
     "load",
     "parse",
+    "poll_intervals_problem",
 ]

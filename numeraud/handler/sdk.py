@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from numeraud.common.datasets import version_key
 from numeraud.common.files import atomic_write
 from numeraud.common.kinds import TOURNAMENT_KINDS
 from numeraud.common.logs import get_logger
@@ -191,9 +192,9 @@ class NumerautoCompat:
             return known
         data_dir = self._data_dir()
         if data_dir is not None:
-            holding = {p.parent for p in data_dir.glob(f"v*/*_{round_number}.*") if _version_key(p.parent.name)}
+            holding = {p.parent for p in data_dir.glob(f"v*/*_{round_number}.*") if version_key(p.parent.name)}
             if holding:
-                return max(holding, key=lambda p: _version_key(p.name))
+                return max(holding, key=lambda p: version_key(p.name))
         current = _version_dir(event) if event is not None else None
         if current is not None:
             return current
@@ -325,13 +326,3 @@ def build_handler(cls: type[EventHandler], context: HandlerContext) -> EventHand
     }
     cls.__init__(handler, context.name, **extra)
     return handler
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    """``v5.10`` sorts after ``v5.9``; ``()`` for a name that is not a dataset version."""
-    if not version.startswith("v"):
-        return ()
-    try:
-        return tuple(int(part) for part in version[1:].split("."))
-    except ValueError:
-        return ()

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from numeraud.common.datasets import is_version, version_key
 from numeraud.numerai.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
 from numeraud.sandbox.clock import DailySchedule, IntervalSchedule, ManualSchedule, Schedule, VirtualClock
 from numeraud.sandbox.datagen import DatasetGenerator
@@ -29,7 +30,6 @@ from numeraud.sandbox.scoring import percentiles, score_predictions
 
 CLASSIC = 8
 INVALID_SESSION = "Your session is invalid or has expired."
-VERSION_RE = re.compile(r"^v\d+\.\d+$")
 STATIC_FILES = (
     "features.json",
     "train.parquet",
@@ -107,7 +107,7 @@ class SandboxOptions:
         if not self.models:
             raise AdminError("models: at least one model is needed")
         for version in self.versions:
-            if not VERSION_RE.match(version):
+            if not is_version(version, parts=2):
                 raise AdminError(f"version: {version!r} does not look like v5.2")
         public_ids = [key.public_id for key in self.keys]
         if len(set(public_ids)) != len(public_ids) or not all(public_ids):
@@ -466,7 +466,7 @@ class SandboxCore:
     def list_datasets(self) -> list[str]:
         """Every public dataset file name, newest version first."""
         with self.lock:
-            versions = sorted(self.state.versions, key=_version_key, reverse=True)
+            versions = sorted(self.state.versions, key=version_key, reverse=True)
         names = []
         for version in versions:
             names += [f"{version}/{name}" for name in STATIC_FILES]
@@ -496,7 +496,7 @@ class SandboxCore:
     def public_file(self, relative: str) -> Path | None:
         """The on-disk path of a public file, or None if it is not one (no traversal, no hidden)."""
         version, _, name = relative.partition("/")
-        if not VERSION_RE.match(version) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
+        if not is_version(version, parts=2) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
             return None
         with self.lock:
             if version not in self.state.versions:
@@ -522,7 +522,7 @@ class SandboxCore:
 
     def release_dataset(self, version: str, now: datetime) -> list[str]:
         """Publish a new dataset version (generated now, with live data for the current round)."""
-        if not VERSION_RE.match(version):
+        if not is_version(version, parts=2):
             raise AdminError(f"version: {version!r} does not look like v5.3")
         with self._open_lock:
             with self.lock:
@@ -541,7 +541,7 @@ class SandboxCore:
             raise AdminError("eras: must be a positive integer")
         with self._open_lock:
             with self.lock:
-                chosen = version or max(self.state.versions, key=_version_key)
+                chosen = version or max(self.state.versions, key=version_key)
                 if chosen not in self.state.versions:
                     raise AdminError(f"version {chosen} is not released")
                 total = self.state.validation_updates.get(chosen, 0) + eras
@@ -734,7 +734,3 @@ class SandboxCore:
                     for r in self.state.rounds
                 ],
             }
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version[1:].split("."))

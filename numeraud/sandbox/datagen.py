@@ -43,7 +43,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -58,6 +57,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from numeraud.common.datasets import is_version
 from numeraud.common.files import atomic_write, replace_durably
 
 __all__ = ["SIZES", "DatasetGenerator", "SizeSpec", "size_spec"]
@@ -155,7 +155,6 @@ _MISSING_FEATURE_RATE: Final = 0.005
 _ROW_JITTER: Final = 0.2
 _MIN_ROWS_PER_ERA: Final = 20
 _MAX_ERA: Final = 9999
-_VERSION_RE: Final = re.compile(r"^v\d+\.\d+$")
 _FORMAT: Final = 1
 # Id counter layout (before scrambling): 4 bits of kind, 24 bits of era or round, 32 bits of row.
 _ID_BITS: Final = 60
@@ -272,7 +271,7 @@ def _rng(*parts: object) -> np.random.Generator:
 
 
 def _validate_version(version: str) -> None:
-    if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
+    if not is_version(version, parts=2):
         raise ValueError(f"bad dataset version {version!r}; expected something like 'v5.2'")
 
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from numeraud.common.config import poll_intervals_problem
+from numeraud.common.datasets import parse_version
+
 #: Weekdays (Monday = 0) on which Numerai opens a Classic round.
 ROUND_WEEKDAYS = frozenset({1, 2, 3, 4, 5})
 
@@ -82,8 +85,9 @@ class PollPolicy:
     fast_after: timedelta = timedelta(hours=2)
 
     def __post_init__(self) -> None:
-        if not 0 < self.fast_interval <= self.idle_interval:
-            raise ValueError("poll intervals: need 0 < fast_interval <= idle_interval")
+        problem = poll_intervals_problem(self.fast_interval, self.idle_interval)
+        if problem is not None:
+            raise ValueError(f"poll intervals: fast_interval {problem}")
 
     def next_delay(self, latest: RoundInfo | None, previous_open: datetime | None, now: datetime) -> float:
         """Seconds until the next poll, given the latest round seen and the one before it."""
@@ -117,11 +121,6 @@ def expected_next_opens(latest: RoundInfo, previous_open: datetime | None) -> li
 
 def latest_version(names: list[str]) -> str | None:
     """The newest dataset version in ``list_datasets()`` output (``v5.10`` beats ``v5.9``)."""
-    versions = {name.split("/", 1)[0] for name in names if "/" in name and name.startswith("v")}
-    parsed = []
-    for version in versions:
-        try:
-            parsed.append((tuple(int(part) for part in version[1:].split(".")), version))
-        except ValueError:
-            continue
+    versions = {name.split("/", 1)[0] for name in names if "/" in name}
+    parsed = [(key, version) for version in versions if (key := parse_version(version)) is not None]
     return max(parsed)[1] if parsed else None
