@@ -35,6 +35,7 @@ setup(
         "apprise>=1.9",
         "matplotlib>=3.8.4",
         "packaging>=23.0",
+        "tomlkit>=0.12",
     ],
     extras_require={
         # LightGBM for the model handler (estimator = "lightgbm:LGBMRegressor")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import tomlkit
 
 from numeraud import __version__
 
@@ -70,11 +71,22 @@ def handler_name(model: str) -> str:
 
 
 def _toml(value: object) -> str:
-    return json.dumps(str(value) if isinstance(value, Path) else value)
+    """``value`` as a TOML value, written by tomlkit (any Unicode kept as is, quotes escaped).
+
+    ``json.dumps`` is not TOML: it writes a character outside the BMP (an emoji in a directory
+    name) as a surrogate pair, ``\\ud83d\\ude00``, which TOML (and ``tomllib``) rejects.
+    """
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, Mapping):
+        table = tomlkit.inline_table()
+        table.update(value)
+        return table.as_string().strip()
+    return tomlkit.item(value).as_string()
 
 
 def render(options: StarterOptions) -> str:
-    """The starter configuration as TOML text, with comments."""
+    """The starter configuration as TOML text, with comments (every value written by tomlkit)."""
     feature_sets = ["medium", "small", "all"]
     lines = [
         f"# numeraud configuration, written by `numeraud init` (numeraud {__version__}) on "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from numeraud.cli.starter import StarterOptions, render
@@ -90,3 +91,17 @@ def test_extra_options_of_one_model_reach_only_its_handler(tmp_path: Path) -> No
     assert loaded.handlers["model-b"].options["min_train_seconds"] == 4.0
     assert "min_train_seconds" not in loaded.handlers["model-a"].options
     assert loaded.handlers["model-b"].options["model"] == "b"
+
+
+def test_a_state_dir_with_an_emoji_and_quotes_round_trips_with_the_comments(tmp_path: Path) -> None:
+    state_dir = tmp_path / 'numeraud 😀 "quoted" \\ dir'
+    target = tmp_path / "numeraud.toml"
+    done = numeraud("init", "--models", "a", "--config", str(target), "--dir", str(state_dir))
+    assert done.returncode == 0, done.stderr
+    text = target.read_text(encoding="utf-8")
+    assert tomllib.loads(text)["paths"]["state_dir"] == str(state_dir)
+    assert config.load(target).paths.state_dir == state_dir
+    assert "# Check it with `numeraud check --config THIS_FILE`." in text
+    assert "# event log, handler state, models" in text
+    checked = numeraud("check", "--config", str(target))
+    assert checked.returncode == 0, checked.stderr
