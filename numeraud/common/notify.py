@@ -4,6 +4,13 @@ One datagram per call to the AF_UNIX socket named by ``NOTIFY_SOCKET`` (a path, 
 socket written ``@name``). Without ``NOTIFY_SOCKET`` every call is a no-op, so the same code
 runs under systemd, under ``--spawn-handlers`` and in a terminal. The watchdog is enabled only
 when ``WATCHDOG_USEC`` is set and ``WATCHDOG_PID`` (if set) is this process.
+
+Why not ``sdnotify.SystemdNotifier`` (0.3.2): it encodes every message as Latin-1, so a STATUS
+naming a model or a path outside Latin-1 (``✓``, an emoji) raises ``UnicodeEncodeError`` and is
+silently dropped, where systemd expects UTF-8; it reads ``NOTIFY_SOCKET`` only from
+``os.environ`` when constructed (no injectable environment, no later connect if the socket is not
+there yet); and it cannot say whether a datagram was sent. The datagram itself is a dozen lines,
+kept here.
 """
 
 from __future__ import annotations

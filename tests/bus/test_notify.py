@@ -36,6 +36,13 @@ def test_notifier_sends_to_an_abstract_socket() -> None:
         sock.close()
 
 
+def test_a_status_outside_latin_1_arrives_as_utf_8(notify_socket: tuple[socket.socket, str]) -> None:
+    sock, path = notify_socket
+    notifier = Notifier(env={"NOTIFY_SOCKET": path})
+    assert notifier.status("model ✓ 😀 ready")
+    assert sock.recv(4096).decode("utf-8") == "STATUS=model ✓ 😀 ready"
+
+
 def test_watchdog_is_off_when_watchdog_pid_names_another_process(notify_socket: tuple[socket.socket, str]) -> None:
     sock, path = notify_socket
     notifier = Notifier(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}, pid=2)
