@@ -80,8 +80,10 @@ def run_numeraud(handlers: int, events: int, log_level: str = "info") -> dict[st
     supervisor.start()
     store = supervisor.store
     assert isinstance(store, TimedStore)
+    dispatcher = supervisor.dispatcher
+    assert dispatcher is not None
     for i in range(events):
-        supervisor.append_event("bench", i, {"i": i})
+        dispatcher.append("bench", i, {"i": i})
     procs = []
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMERAUD_LOG_LEVEL": log_level}
     env.pop("NOTIFY_SOCKET", None)

@@ -24,7 +24,7 @@ from numeraud.common.logs import scrub_text, secret_values
 from numeraud.common.protocol import API_VERSION
 from numeraud.control import ControlError
 from numeraud.control.client import ControlClient, NoReply, NotRunning
-from numeraud.supervisor.session import waiting_on
+from numeraud.supervisor.eventlog import store_status
 from numeraud.supervisor.store import Store, StoreError
 
 EXIT_OK: Final = 0
@@ -157,30 +157,14 @@ def offline(args: argparse.Namespace, config: Config, out: Output, why: str, cod
         if args.command == "events":
             print_events([e.as_dict() for e in store.recent_events(args.limit)], out)
         else:
-            head = store.head_seq()
-            cursors = store.cursors()
-            acked = {name: c.acked_seq for name, c in cursors.items()}
             after = {name: h.after for name, h in config.handlers.items()}
             doc = {
                 "running": False,
                 "note": f"read-only from {config.paths.database}: {why}",
-                "head_seq": head,
-                "serial": config.bus.serial,
+                **store_status(store, serial=config.bus.serial, after=after),
                 "tournament": store.tournament_state(),
-                "handlers": {
-                    name: {
-                        "state": c.state,
-                        "connected": False,
-                        "pid": None,
-                        "acked_seq": c.acked_seq,
-                        "in_flight": None,
-                        "attempts": c.attempts,
-                        "last_error": c.last_error,
-                        "waiting_on": waiting_on(name, acked, head, after, config.bus.serial) if name in after else [],
-                    }
-                    for name, c in cursors.items()
-                },
             }
+            del doc["store"]  # a read-only look cannot tell whether the supervisor's writes succeed
             print_status(doc, out)
     finally:
         store.close()

@@ -5,8 +5,9 @@
   any free port, reported in the log and in ``numeraudctl status``);
 * with ``--spawn-handlers``, the handler processes (:mod:`numeraud.supervisor.spawner`);
 * with ``--once``, a check that stops the daemon once what was due has been handled;
-* a watch that publishes ``handler_blocked`` when a handler is parked on an event (the notifier
-  turns it into an alert).
+
+``handler_blocked`` (for the notifier's alerts) is no part of this: the dispatcher appends it in
+the same transaction that parks a handler on an event.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ class Daemon:
         self.webhook: ThreadingHTTPServer | None = None
         self.once = once
         self.started = time.monotonic()
-        store = supervisor.store
-        if store is None:
+        store, dispatcher = supervisor.store, supervisor.dispatcher
+        if store is None or dispatcher is None:
             raise RuntimeError("start the supervisor before the daemon's parts")
         poll = config.poll
         if poll.enabled:
@@ -73,10 +74,11 @@ class Daemon:
                 settings=config.data,
                 policy=policy,
                 stall_after=poll.idle_interval + STALL_MARGIN,
-                on_commit=supervisor.events_committed,
+                publish=dispatcher.publish,
+                wake=supervisor.wake,
                 failpoints=supervisor.failpoints,
             )
-            supervisor.add_timer("follower", 0.05, self.follower.drain)
+            supervisor.add_inbox(self.follower.drain)
             supervisor.health_checks.append(self.follower.healthy)
             supervisor.status_sections["follower"] = self.follower.status
             supervisor.hooks["poll-now"] = self._poll_now
@@ -86,7 +88,6 @@ class Daemon:
             supervisor.status_sections["spawned"] = self.spawner.status
         if once:
             supervisor.add_timer("once", 0.2, self._check_done, first=0.5)
-        supervisor.add_timer("blocked-watch", 1.0, self._announce_blocked, first=1.0)
 
     def _poll_now(self, _args: Any) -> dict[str, Any]:
         if self.follower is None:
@@ -128,30 +129,6 @@ class Daemon:
             self.follower.stop()
         if self.spawner is not None:
             self.spawner.stop()
-
-    def _announce_blocked(self, _now: float) -> None:
-        """Publish ``handler_blocked`` once per (handler, event) a handler gets parked on (for alerts).
-
-        Checked every second: a blocked handler stays blocked until an operator acts, so a
-        one-second look never misses one that matters.
-        """
-        dispatcher = self.supervisor.dispatcher
-        if dispatcher is None or dispatcher.store_error is not None:
-            return
-        for name, handler in dispatcher.status()["handlers"].items():
-            if handler["state"] != "blocked":
-                continue
-            seq = int(handler["acked_seq"]) + 1
-            event = dispatcher.store.get_event(seq)
-            if event is None or event.kind == "handler_blocked":
-                continue
-            payload = {"handler": name, "seq": seq, "kind": event.kind, "error": handler["last_error"]}
-            _seq, created = dispatcher.append_event(
-                "handler_blocked", event.round, payload, dedupe_key=f"handler_blocked/{name}/{seq}"
-            )
-            if created:
-                self.supervisor.log.error("handler blocked", handler=name, seq=seq, kind=event.kind)
-                dispatcher.pump(time.monotonic())
 
     def _check_done(self, _now: float) -> None:
         """``--once``: stop when the follower has polled, published, and every handler caught up."""

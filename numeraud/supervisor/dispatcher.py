@@ -5,15 +5,19 @@ and performs their actions: commit before send (an ACK is committed before the n
 out; an appended event is committed before any handler can see it). It never touches a socket:
 the supervisor passes a ``send(peer, frames) -> bool`` callable (``False`` = peer unreachable).
 
-When the store fails (disk full, I/O error) the dispatcher turns *degraded*: it stops delivering,
-says so in the log and in status, acknowledges nothing that was not committed, and probes the
-store until a write succeeds again.
+It owns the one door to the event log (:class:`~numeraud.supervisor.eventlog.EventLog`):
+:meth:`Dispatcher.append` (operator, supervisor), :meth:`Dispatcher.publish` (the follower's poll:
+events, tournament state and files in one transaction), the ACKs with their emitted events and the
+cursor saves, all validated alike. A handler parked on an event gets ``handler_blocked`` in the
+log in the same transaction as its blocked cursor. When a write fails (disk full, I/O error) the
+log turns *degraded*: delivery stops, the log and status say so, nothing uncommitted is
+acknowledged, and a probe or the next successful write ends it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -21,6 +25,7 @@ from numeraud.common import protocol
 from numeraud.common.config import Config
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.kinds import TOURNAMENT_KINDS
+from numeraud.supervisor.eventlog import MAX_PAYLOAD_BYTES, EventLog, check_event, status_document
 from numeraud.supervisor.session import (
     Action,
     Attach,
@@ -35,10 +40,9 @@ from numeraud.supervisor.session import (
     State,
     Transition,
     next_delivery,
-    waiting_on,
 )
 from numeraud.supervisor.store import Ack as StoreAck
-from numeraud.supervisor.store import NewEvent, Store, StoredEvent, StoreError
+from numeraud.supervisor.store import DatasetFile, NewEvent, Store, StoredEvent, StoreError
 
 SendFn = Callable[[bytes, list[bytes]], bool]
 
@@ -46,8 +50,7 @@ SendFn = Callable[[bytes, list[bytes]], bool]
 _ROUTINE: Final = {(State.READY, State.BUSY), (State.BUSY, State.READY)}
 #: The payload of an EVENT built from the log: its body frame carries the payload instead.
 _STORED_PAYLOAD: Final[Mapping[str, Any]] = MappingProxyType({})
-#: Largest payload accepted by :meth:`Dispatcher.append_event` (the EVENT must fit in a message).
-MAX_PAYLOAD_BYTES: Final = protocol.MAX_MESSAGE_BYTES - 4096
+__all__ = ["MAX_PAYLOAD_BYTES", "Dispatcher", "SendFn"]
 EVENT_CACHE: Final = 1024
 READ_AHEAD: Final = 64
 
@@ -71,7 +74,7 @@ class Dispatcher:
         #: even built when they would be dropped.
         self._debug: bool = _debug_enabled(log)
         self.failpoints = failpoints
-        self.store_error: StoreError | None = None
+        self.eventlog = EventLog(store, log)
         self.head = store.head_seq()
         self.peers: dict[bytes, str] = {}
         self.sessions: dict[str, Session] = {}
@@ -177,10 +180,19 @@ class Dispatcher:
 
     def _on_ack(self, session: Session, peer: bytes, message: protocol.Ack, now: float) -> None:
         session.heard(peer, now)
-        if message.emitted and any(e.kind in TOURNAMENT_KINDS for e in message.emitted):
-            error = "emitted a kind reserved for the supervisor"
-            self._perform(session, session.nack(peer, message.seq, error, now), now)
-            return
+        if message.emitted:
+            error = None
+            if any(e.kind in TOURNAMENT_KINDS for e in message.emitted):
+                error = "emitted a kind reserved for the supervisor"
+            else:
+                try:
+                    for e in message.emitted:
+                        check_event(e.kind, e.round, e.payload)
+                except ValueError as exc:
+                    error = f"emitted an event the log refuses: {exc}"
+            if error is not None:
+                self._perform(session, session.nack(peer, message.seq, error, now), now)
+                return
         self.failpoints.hit("after_ack_receive")
         self._perform(session, session.ack(peer, message.seq, message.emitted, now), now)
 
@@ -195,7 +207,7 @@ class Dispatcher:
     def pump(self, now: float) -> None:
         """Deliver every event that is due to a handler that is ready for it."""
         self.flush(now)
-        if self.store_error is not None:
+        if self.eventlog.error is not None:
             return
         acked: dict[str, int] | None = None
         head, after, serial = self.head, self.after, self.serial
@@ -229,7 +241,12 @@ class Dispatcher:
 
     # ---- API used by the supervisor, the poller and the control commands ----
 
-    def append_event(
+    @property
+    def store_error(self) -> StoreError | None:
+        """The last failed write while the log is degraded, else ``None``."""
+        return self.eventlog.error
+
+    def append(
         self,
         kind: str,
         round_: int | None,
@@ -242,24 +259,31 @@ class Dispatcher:
 
         Raises :class:`StoreError` if it could not be committed, ``ValueError`` for a bad event.
         """
-        if not protocol.KIND_RE.match(kind):
-            raise ValueError(f"invalid event kind {kind!r}")
-        try:
-            encoded = protocol.encode(protocol.Event(1, "x" * 36, kind, round_, 1, "x" * 32, payload))
-        except protocol.ProtocolError as exc:
-            raise ValueError(f"payload: {exc.message}") from None
-        if sum(len(f) for f in encoded) > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
-        try:
-            seq, created = self.store.append_event(kind, round_, payload, source=source, dedupe_key=dedupe_key)
-        except StoreError as exc:
-            self._degrade(exc)
-            raise
+        seq, created = self.eventlog.append(kind, round_, payload, source=source, dedupe_key=dedupe_key)
         self.head = max(self.head, seq)
         self.log.info("event appended", seq=seq, kind=kind, round=round_, created=created, source=source)
         self.failpoints.hit("after_append_commit")
         self.failpoints.hit("stall_after_append")
         return seq, created
+
+    def publish(
+        self,
+        events: Sequence[tuple[str, int | None, Mapping[str, Any]]],
+        state: Mapping[str, str],
+        files: Sequence[DatasetFile] = (),
+    ) -> list[int]:
+        """Commit what one poll of Numerai learned (events, tournament state, files) in one
+        transaction, each event checked like an append; returns the seqs.
+
+        Raises ``ValueError`` (nothing committed) for a bad event, :class:`StoreError` when the
+        commit fails (the log is then degraded).
+        """
+        seqs = self.eventlog.publish(events, state, files)
+        if seqs:
+            self.head = max(self.head, *seqs)
+        for seq, (kind, round_, _payload) in zip(seqs, events, strict=True):
+            self.log.info("event appended", seq=seq, kind=kind, round=round_, source="follower")
+        return seqs
 
     def retry(self, name: str, now: float) -> list[Action]:
         """Operator retry; returns the session's actions (a lone Reject means refused)."""
@@ -282,15 +306,7 @@ class Dispatcher:
 
     def probe_store(self) -> None:
         """While degraded, try a write; leave the degraded state when it works."""
-        if self.store_error is None:
-            return
-        try:
-            self.store.probe()
-        except StoreError as exc:
-            self.log.debug("store still failing", code=exc.code)
-            return
-        self.log.info("store writable again; delivery resumes", previous_error=self.store_error.code)
-        self.store_error = None
+        self.eventlog.probe()
 
     def goodbye(self, now: float, reason: str) -> None:
         """Tell every connected handler the supervisor is going away."""
@@ -300,10 +316,8 @@ class Dispatcher:
 
     def status(self) -> dict[str, Any]:
         """Status of delivery: log head, store health, per handler state."""
-        acked = {name: s.acked_seq for name, s in self.sessions.items()}
-        handlers = {}
-        for name, s in self.sessions.items():
-            handlers[name] = {
+        handlers = {
+            name: {
                 "state": s.state.value,
                 "connected": s.connected,
                 "pid": s.pid,
@@ -311,20 +325,14 @@ class Dispatcher:
                 "in_flight": s.in_flight,
                 "attempts": s.attempts,
                 "last_error": s.last_error,
-                "after": list(self.after.get(name, ())),
-                "waiting_on": waiting_on(name, acked, self.head, self.after, self.serial),
             }
-        store: dict[str, Any] = {"ok": self.store_error is None}
-        if self.store_error is not None:
-            store["error"] = {"code": self.store_error.code, "message": self.store_error.message}
-        return {"head_seq": self.head, "serial": self.serial, "store": store, "handlers": handlers}
+            for name, s in self.sessions.items()
+        }
+        return status_document(
+            head=self.head, serial=self.serial, after=self.after, handlers=handlers, store_error=self.store_error
+        )
 
     # ---- actions ----
-
-    def _degrade(self, exc: StoreError) -> None:
-        if self.store_error is None:
-            self.log.error("store failed; delivery stopped until it can be written", code=exc.code, error=exc.message)
-        self.store_error = exc
 
     def _send(self, peer: bytes, message: protocol.Message, now: float) -> bool:
         try:
@@ -364,16 +372,7 @@ class Dispatcher:
                 case Send():
                     self._send(action.peer, action.message, now)
                 case SaveCursor():
-                    try:
-                        self.store.save_cursor(
-                            session.name,
-                            acked_seq=action.acked_seq,
-                            state=action.state.value,
-                            attempts=action.attempts,
-                            last_error=action.last_error,
-                        )
-                    except StoreError as exc:
-                        self._degrade(exc)
+                    self._save_cursor(session, action)
                 case Attach():
                     self.peers[action.peer] = session.name
                 case Detach():
@@ -381,13 +380,42 @@ class Dispatcher:
                 case Reject():
                     self.log.info("input refused", handler=session.name, reason=action.reason)
 
+    def _save_cursor(self, session: Session, action: SaveCursor) -> None:
+        """Persist the cursor; a handler parked on an event gets ``handler_blocked`` in the log in
+        the same transaction (once per handler and event: the dedupe key says so)."""
+        blocked: tuple[NewEvent, str] | None = None
+        if action.state is State.BLOCKED:
+            seq = action.acked_seq + 1
+            event = self._events.get(seq) or self.store.get_event(seq)
+            if event is not None and event.kind != "handler_blocked":
+                payload = {"handler": session.name, "seq": seq, "kind": event.kind, "error": action.last_error}
+                blocked = (NewEvent("handler_blocked", event.round, payload), f"handler_blocked/{session.name}/{seq}")
+        try:
+            result = self.eventlog.write(
+                lambda: self.store.save_cursor(
+                    session.name,
+                    acked_seq=action.acked_seq,
+                    state=action.state.value,
+                    attempts=action.attempts,
+                    last_error=action.last_error,
+                    event=blocked,
+                )
+            )
+        except StoreError:
+            return
+        if result is not None and blocked is not None:
+            seq, created = result
+            self.head = max(self.head, seq)
+            if created:
+                self.log.error("handler blocked", handler=session.name, seq=blocked[0].payload["seq"], event_seq=seq)
+
     def _deliver(self, session: Session, action: Deliver, now: float) -> None:
         event = self._events.get(action.seq)
         if event is None:
             try:
                 event = self._read_ahead(action.seq)
             except StoreError as exc:
-                self._degrade(exc)
+                self.eventlog.degrade(exc)
         if event is None:
             # Cannot happen with a healthy store (seqs are contiguous up to head); put it back.
             self._perform(session, session.commit_failed(action.seq, "event not readable", now), now)
@@ -411,22 +439,10 @@ class Dispatcher:
             self._perform(session, session.bye(action.peer, "unreachable", now), now)
 
     def _encode_event(self, event: StoredEvent, attempt: int) -> list[bytes]:
-        """EVENT frames; the payload goes as the log stores it (a JSON object), unless that text
-        is too large (ASCII-escaped) where the protocol's own encoding fits."""
-        body = self._bodies.get(event.seq)
-        message = protocol.Event(
-            event.seq, event.event_id, event.kind, event.round, attempt, event.created, _STORED_PAYLOAD
+        """EVENT frames for delivery number ``attempt`` of ``event``."""
+        return protocol.encode(
+            protocol.Event(event.seq, event.event_id, event.kind, event.round, attempt, event.created, event.payload)
         )
-        if body is None:
-            body = event.payload_json.encode()
-            try:
-                frames = protocol.encode_event(message, body)
-            except protocol.ProtocolError:
-                body = protocol.encode_payload(event.payload)
-                frames = protocol.encode_event(message, body)
-            self._bodies[event.seq] = body
-            return frames
-        return protocol.encode_event(message, body)
 
     def flush(self, now: float) -> None:
         """Commit the ACKs received since the last flush in one transaction (group commit), then
@@ -439,9 +455,8 @@ class Dispatcher:
             for s, a in pending
         ]
         try:
-            emitted = self.store.ack_many(acks)
+            emitted = self.eventlog.write(lambda: self.store.ack_many(acks))
         except StoreError as exc:
-            self._degrade(exc)
             for session, action in pending:
                 self._perform(session, session.commit_failed(action.seq, exc.code, now), now)
             return

@@ -1,12 +1,15 @@
 """The supervisor's side of the tournament follower: its thread, its queue, its health.
 
 The follower (:mod:`numeraud.supervisor.poller`) runs in a thread and hands each :class:`Publication` to a
-queue (a deque: appends and pops are atomic); :meth:`FollowerService.drain`, called from the
-supervisor's loop, commits each one to the store in one transaction (events, tournament state,
-dataset files): the store never leaves the loop's thread. The service is healthy while the follower
-keeps polling: a follower thread that died, or one stuck longer than its slowest possible poll,
-makes the supervisor stop feeding the systemd watchdog (systemd then restarts numeraud), and
-``numeraudctl status`` says which.
+queue (a deque: appends and pops are atomic), then wakes the supervisor's loop (``wake``, the
+loop's socketpair); :meth:`FollowerService.drain`, run by the loop, hands each one to ``publish``
+(the dispatcher's :meth:`~numeraud.supervisor.dispatcher.Dispatcher.publish`: events checked like
+any append, committed with the tournament state and dataset files in one transaction): the store
+never leaves the loop's thread, and a failed commit is the log's degraded state in status.
+
+The service is healthy while the follower keeps polling: a follower thread that died, or one
+stuck longer than its slowest possible poll, makes the supervisor stop feeding the systemd
+watchdog (systemd then restarts numeraud), and ``numeraudctl status`` says which.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +29,11 @@ from numeraud.supervisor.datasync import DatasetSync, KnownFile, Progress
 from numeraud.supervisor.poller import Publication, TournamentFollower
 from numeraud.supervisor.store import DatasetFile, Store, StoreError
 from numeraud.supervisor.tournament import PollPolicy
+
+#: What commits a publication: ``publish(events, state, files) -> seqs`` (the dispatcher's).
+PublishFn = Callable[
+    [Sequence[tuple[str, int | None, Mapping[str, Any]]], Mapping[str, str], Sequence[DatasetFile]], list[int]
+]
 
 
 class FollowerService:
@@ -40,10 +48,12 @@ class FollowerService:
         settings: DataConfig,
         policy: PollPolicy,
         stall_after: float,
-        on_commit: Callable[[list[int]], None] | None = None,
+        publish: PublishFn,
+        wake: Callable[[], None] | None = None,
         failpoints: Failpoints | None = None,
     ) -> None:
-        self.store = store
+        self.publish = publish
+        self.wake = wake
         self.failpoints = failpoints if failpoints is not None else Failpoints(env={})
         #: Why the thread ended while it was meant to run (``None`` while it runs).
         self.died: str | None = None
@@ -58,17 +68,22 @@ class FollowerService:
             sync,
             settings,
             policy,
-            publish=self.pending.append,
+            publish=self._queue,
             state=store.tournament_state(),
             known_files=known,
         )
         self.stall_after = stall_after
-        self.on_commit = on_commit
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="follower", daemon=True)
         self._last_alive = time.monotonic()
         #: True while a poll (and its downloads) is under way.
         self.busy = False
+
+    def _queue(self, publication: Publication) -> None:
+        """The follower thread's hand-over: queue, then wake the loop to commit it."""
+        self.pending.append(publication)
+        if self.wake is not None:
+            self.wake()
 
     def _on_progress(self, progress: Progress) -> None:
         self.progress = progress
@@ -136,7 +151,8 @@ class FollowerService:
         """Commit every queued publication (the supervisor loop's timer callback).
 
         A publication that cannot be committed (disk full) stays first in the queue and is tried
-        again at the next call; nothing behind it overtakes it.
+        again at the next call; nothing behind it overtakes it. One the log refuses (a bad kind,
+        an oversized payload: ``ValueError``) is dropped with a log line, like a refused append.
         """
         while self.pending:
             publication = self.pending[0]
@@ -152,15 +168,17 @@ class FollowerService:
                 for name, synced in publication.files
             ]
             try:
-                seqs = self.store.publish(publication.events, publication.state, files)
+                self.publish(publication.events, publication.state, files)
             except StoreError as exc:
                 self.log.error("publish_failed", error=str(exc), waiting=len(self.pending))
                 return
+            except ValueError as exc:
+                self.pending.popleft()
+                self.log.error("publish_refused", error=str(exc), events=[k for k, _r, _p in publication.events])
+                continue
             self.pending.popleft()
             for kind, number, _payload in publication.events:
                 self.log.info("event_published", kind=kind, round=number)
-            if self.on_commit is not None:
-                self.on_commit(seqs)
 
     def status(self) -> dict[str, Any]:
         """For ``numeraudctl status``: the follower's activity and any download in progress."""

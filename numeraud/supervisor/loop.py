@@ -5,9 +5,12 @@ directory (0750), open the store, bind the bus ROUTER and the control ROUTER (so
 then tell systemd READY=1. WATCHDOG=1 is sent from the loop itself, so it stops when the loop
 stalls. SIGTERM/SIGINT → STOPPING=1, BYE to the handlers, sockets and store closed.
 
-The loop is open to other periodic work: :meth:`Supervisor.add_timer` registers a callback (the
-round poller and the data sync of the next issue plug in there), and
-:meth:`Supervisor.append_event` is how they put events in the log.
+The loop is open to other work: :meth:`Supervisor.add_timer` registers a periodic callback, and
+:meth:`Supervisor.add_inbox` one run at every pass, which another thread (the tournament follower)
+feeds and wakes with :meth:`Supervisor.wake`: the loop's thread makes every write to the log,
+through the dispatcher's one API (:meth:`Dispatcher.append`, :meth:`Dispatcher.publish`). Each
+pass ends with one :meth:`Dispatcher.pump` at the injected clock's time, after whatever could make
+work (frames, control commands, inboxes, timers).
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class Supervisor:
         self.health_checks: list[Callable[[], bool]] = []
         self.status_sections: dict[str, Callable[[], Any]] = {}
         self.hooks: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+        #: Run at every loop pass (cheap when there is nothing to do); see :meth:`add_inbox`.
+        self.inboxes: list[Callable[[float], None]] = []
         #: Called at the end of :meth:`start`, just before READY=1; an OSError or ValueError
         #: there (a webhook port in use, say) fails the start-up before systemd hears "ready".
         self.before_ready: list[Callable[[], None]] = []
@@ -279,6 +284,17 @@ class Supervisor:
         self.timers.append(timer)
         return timer
 
+    def add_inbox(self, callback: Callable[[float], None]) -> None:
+        """Run ``callback(now)`` at every pass of the loop: another thread queues work for the
+        loop's thread and calls :meth:`wake`. It must not block; exceptions are logged."""
+        self.inboxes.append(callback)
+
+    def wake(self) -> None:
+        """Make the loop run a pass now (thread-safe: a byte on the wake-up socketpair)."""
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+                self._wake_w.send(b"\1")
+
     def _loop(self) -> None:
         dispatcher = self._dispatcher()
         bus, ctl, wake = self._bus, self._control, self._wake_r
@@ -336,7 +352,11 @@ class Supervisor:
             if now >= next_tick:
                 dispatcher.tick(now)
                 next_tick = now + tick_every
-            dispatcher.pump(now)
+            for inbox in self.inboxes:
+                try:
+                    inbox(now)
+                except Exception:
+                    self.log.exception("inbox failed")
             for timer in self.timers:
                 if now >= timer.due:
                     timer.due = now + timer.interval
@@ -344,7 +364,8 @@ class Supervisor:
                         timer.callback(now)
                     except Exception:
                         self.log.exception("timer failed", timer=timer.name)
-                    dispatcher.pump(self.clock())
+            # The one pump: after everything above that can make work.
+            dispatcher.pump(self.clock())
             if watchdog_every is not None and now >= next_watchdog:
                 healthy = self.healthy()
                 if healthy:
@@ -393,16 +414,6 @@ class Supervisor:
         if not self.healthy():
             line = f"UNHEALTHY, watchdog not fed (see numeraudctl status); {line}"
         return line
-
-    # ---- public API for the poller ----
-
-    def append_event(self, kind: str, round_: int | None, payload: Mapping[str, Any]) -> int:
-        """Commit an event to the log and return its seq (the existing one for a repeated
-        kind and round). Handlers see it only after the commit. Raises StoreError, ValueError."""
-        dispatcher = self._dispatcher()
-        seq, _created = dispatcher.append_event(kind, round_, payload)
-        dispatcher.pump(self.clock())
-        return seq
 
     # ---- control plane ----
 
@@ -468,13 +479,6 @@ class Supervisor:
             raise control.ControlError("unknown_command", f"{name!r} is not available in this supervisor")
         return hook(args)
 
-    def events_committed(self, seqs: list[int]) -> None:
-        """Events were committed by another part (the follower): make them deliverable now."""
-        dispatcher = self._dispatcher()
-        if seqs:
-            dispatcher.head = max(dispatcher.head, *seqs)
-        dispatcher.pump(self.clock())
-
     def _operator(self, handler: str, verb: str) -> dict[str, Any]:
         dispatcher = self._dispatcher()
         if handler not in dispatcher.sessions:
@@ -487,7 +491,6 @@ class Supervisor:
         if dispatcher.store_error is not None:
             raise control.ControlError("store_unavailable", str(dispatcher.store_error))
         self.log.info(f"operator {verb}", handler=handler)
-        dispatcher.pump(now)
         result: dict[str, Any] = dispatcher.status()["handlers"][handler]
         return result
 
@@ -507,10 +510,9 @@ class Supervisor:
         """Append an event (operator replay, tests)."""
         dispatcher = self._dispatcher()
         try:
-            seq, created = dispatcher.append_event(kind, round_, payload, source="operator")
+            seq, created = dispatcher.append(kind, round_, payload, source="operator")
         except ValueError as exc:
             raise control.ControlError("invalid_args", str(exc)) from None
-        dispatcher.pump(self.clock())
         return {"seq": seq, "created": created}
 
 

@@ -440,13 +440,29 @@ class Store:
             seqs.append(new_seq)
         return seqs
 
-    def save_cursor(self, handler: str, *, acked_seq: int, state: str, attempts: int, last_error: str | None) -> None:
-        """Persist ``handler``'s failure bookkeeping (and an operator's skip)."""
+    def save_cursor(
+        self,
+        handler: str,
+        *,
+        acked_seq: int,
+        state: str,
+        attempts: int,
+        last_error: str | None,
+        event: tuple[NewEvent, str] | None = None,
+    ) -> tuple[int, bool] | None:
+        """Persist ``handler``'s failure bookkeeping (and an operator's skip); with ``event`` (an
+        event and its dedupe key), append it in the same transaction and return ``(seq, created)``."""
         with self._write() as db:
             db.execute(
                 "UPDATE cursors SET acked_seq = ?, state = ?, attempts = ?, last_error = ?, updated = ?"
                 " WHERE handler = ?",
                 (acked_seq, state, attempts, last_error, utcnow(), handler),
+            )
+            if event is None:
+                return None
+            new, key = event
+            return self._insert(
+                db, new.kind, new.round, new.payload, source="supervisor", parent_seq=None, dedupe_key=key
             )
 
     # ---- tournament state ----

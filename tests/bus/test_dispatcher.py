@@ -58,7 +58,7 @@ def test_an_appended_event_is_committed_before_it_is_sent(setup: tuple[Dispatche
                 reader.close()
 
     wire.on_send = look_in_the_log
-    seq, _ = dispatcher.append_event("round_begin", 1, {"round": 1})
+    seq, _ = dispatcher.append("round_begin", 1, {"round": 1})
     assert wire.of(protocol.Event) == []
     dispatcher.pump(0.1)
     assert committed_when_sent == [(seq, True)]
@@ -66,8 +66,8 @@ def test_an_appended_event_is_committed_before_it_is_sent(setup: tuple[Dispatche
 
 def test_a_full_disk_stops_delivery_acks_nothing_and_recovers(setup: tuple[Dispatcher, Wire, Store]) -> None:
     dispatcher, wire, store = setup
-    dispatcher.append_event("new_tournament_data", 1, {})
-    dispatcher.append_event("cleanup", 1, {})
+    dispatcher.append("new_tournament_data", 1, {})
+    dispatcher.append("cleanup", 1, {})
     dispatcher.pump(0.1)
     pages = store._db.execute("PRAGMA page_count").fetchone()[0]
     store._db.execute(f"PRAGMA max_page_count = {pages}")
@@ -109,7 +109,7 @@ def test_an_event_goes_to_every_handler_and_every_attempt_with_the_same_payload(
     for name, peer in (("a", b"pa"), ("b", b"pb")):
         dispatcher.on_frames(peer, protocol.encode(protocol.Hello(name=name, pid=1)), 0.0)
     payload = {"round": 3, "paths": {"live": "/data/live é.parquet"}}
-    dispatcher.append_event("new_tournament_data", 3, payload)
+    dispatcher.append("new_tournament_data", 3, payload)
     dispatcher.pump(0.1)
     dispatcher.on_frames(b"pa", protocol.encode(protocol.Nack(seq=1, error="boom")), 0.2)
     dispatcher.tick(1.0)

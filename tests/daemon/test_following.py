@@ -36,6 +36,7 @@ def make_service(
         settings=DataConfig(reserve_bytes=0),
         policy=PollPolicy(idle_interval=5, fast_interval=0.5),
         stall_after=stall_after,
+        publish=store.publish,
         failpoints=Failpoints(env={"NUMERAUD_FAILPOINT": failpoint}),
     )
     service.follower.backoff = Backoff(base=0.02, cap=0.1)

@@ -69,6 +69,7 @@ def published(sandbox: Sandbox, store: Store, tmp_path: Path, rounds: int) -> li
         settings=DataConfig(training_files=("features.json", "train.parquet"), reserve_bytes=0),
         policy=PollPolicy(idle_interval=5, fast_interval=0.5),
         stall_after=600,
+        publish=store.publish,
     )
     service.follower.backoff = Backoff(base=0.02, cap=0.1)
     for number in range(rounds):
