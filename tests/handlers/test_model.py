@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from numeraud.handler.sdk import HandlerContext, HandlerEvent, build_handler
+from numeraud.handler.sdk import HandlerContext, build_handler
 from numeraud.numerai.submission import validate_predictions
 from numeraud.sandbox import Sandbox
-from numeraud_handlers.data import DataError
+from numeraud.testing import HandlerFailed, Result, make_handler, run_event
 from numeraud_handlers.model import ModelError, ModelHandler
 
 FAST = {"estimator": "sklearn.linear_model:Ridge", "params": {"alpha": 10.0}, "feature_set": "medium", "era_step": 1}
@@ -30,18 +30,16 @@ def files(sandbox: Sandbox, round_number: int = 1) -> dict[str, Any]:
 
 
 def make(tmp_path: Path, options: dict[str, Any] | None = None) -> ModelHandler:
-    handler = build_handler(
-        ModelHandler, HandlerContext(name="model-a", options=options or FAST, state_dir=tmp_path / "state")
+    handler = make_handler(
+        ModelHandler, name="model-a", options=options or FAST, state_dir=tmp_path / "state", start=False
     )
     assert isinstance(handler, ModelHandler)
     return handler
 
 
-def deliver(handler: ModelHandler, kind: str, round_number: int, payload: dict[str, Any]) -> None:
-    handler.event = HandlerEvent(
-        seq=1, event_id="e", kind=kind, round=round_number, attempt=1, created="now", payload=payload
-    )
-    handler.dispatch(handler.event)
+def deliver(handler: ModelHandler, kind: str, round_number: int, payload: dict[str, Any]) -> Result:
+    """One event through the runtime's dispatch (numeraud.testing); a failure raises HandlerFailed."""
+    return run_event(handler, kind, round=round_number, payload=payload).raise_for_error()
 
 
 def test_training_saves_the_model_and_positive_validation_scores(small_sandbox: Sandbox, tmp_path: Path) -> None:
@@ -58,8 +56,7 @@ def test_training_saves_the_model_and_positive_validation_scores(small_sandbox: 
 def test_predictions_are_valid_for_numerai_and_announced(small_sandbox: Sandbox, tmp_path: Path) -> None:
     handler = make(tmp_path)
     deliver(handler, "new_training_data", 1, files(small_sandbox))
-    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
-    (emitted,) = handler._emitted
+    (emitted,) = deliver(handler, "new_tournament_data", 1, files(small_sandbox)).emitted
     assert emitted.kind == "predictions_ready"
     assert emitted.payload["model"] == "model-a"
     frame = pd.read_csv(emitted.payload["path"])
@@ -69,16 +66,9 @@ def test_predictions_are_valid_for_numerai_and_announced(small_sandbox: Sandbox,
 
 def test_training_records_the_dataset_version_and_the_delivery_that_trained(sandbox: Sandbox, tmp_path: Path) -> None:
     handler = make(tmp_path)
-    handler.event = HandlerEvent(
-        seq=14,
-        event_id="e",
-        kind="new_training_data",
-        round=3,
-        attempt=2,
-        created="now",
-        payload={**files(sandbox), "version": "v5.2"},
-    )
-    handler.dispatch(handler.event)
+    run_event(
+        handler, "new_training_data", round=3, seq=14, attempt=2, payload={**files(sandbox), "version": "v5.2"}
+    ).raise_for_error()
     assert handler.persistent_state["dataset_version"] == "v5.2"
     assert handler.persistent_state["training_event"] == {"seq": 14, "attempt": 2}
 
@@ -93,21 +83,19 @@ def test_min_train_seconds_makes_training_last_at_least_that_long(sandbox: Sandb
 
 def test_a_missing_model_is_retrained_from_the_synced_files(small_sandbox: Sandbox, tmp_path: Path) -> None:
     handler = make(tmp_path)
-    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
-    assert handler._emitted[0].kind == "predictions_ready"
+    assert deliver(handler, "new_tournament_data", 1, files(small_sandbox)).emitted[0].kind == "predictions_ready"
 
 
 def test_a_corrupt_model_file_is_retrained(small_sandbox: Sandbox, tmp_path: Path) -> None:
     handler = make(tmp_path)
     deliver(handler, "new_training_data", 1, files(small_sandbox))
     (tmp_path / "state/models/model_round_1.joblib").write_bytes(b"not a model")
-    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
-    assert handler._emitted[0].kind == "predictions_ready"
+    assert deliver(handler, "new_tournament_data", 1, files(small_sandbox)).emitted[0].kind == "predictions_ready"
 
 
 def test_unknown_feature_set_names_the_available_ones(small_sandbox: Sandbox, tmp_path: Path) -> None:
     handler = make(tmp_path, {**FAST, "feature_set": "huge"})
-    with pytest.raises(DataError, match=r"feature set 'huge' is not in .*available: .*medium"):
+    with pytest.raises(HandlerFailed, match=r"DataError: feature set 'huge' is not in .*available: .*medium"):
         deliver(handler, "new_training_data", 1, files(small_sandbox))
 
 
@@ -123,7 +111,7 @@ def test_a_bad_estimator_path_fails_at_start(tmp_path: Path, estimator: str, mes
 
 def test_bad_params_are_reported(small_sandbox: Sandbox, tmp_path: Path) -> None:
     handler = make(tmp_path, {**FAST, "params": {"colour": "red"}})
-    with pytest.raises(ModelError, match="params"):
+    with pytest.raises(HandlerFailed, match=r"ModelError: .*params"):
         deliver(handler, "new_training_data", 1, files(small_sandbox))
 
 
@@ -133,7 +121,7 @@ def test_a_live_file_without_some_features_is_refused(small_sandbox: Sandbox, tm
     live = pd.read_parquet(files(small_sandbox)["live_files"]["live.parquet"])
     broken = tmp_path / "live_broken.parquet"
     live.drop(columns=handler.persistent_state["features"][:3]).to_parquet(broken)
-    with pytest.raises(ModelError, match="lacks 3 column"):
+    with pytest.raises(HandlerFailed, match=r"ModelError: .*lacks 3 column"):
         deliver(handler, "new_tournament_data", 1, {"live_files": {"live.parquet": str(broken)}})
 
 
@@ -148,8 +136,7 @@ def test_lightgbm_trains_scores_and_predicts_like_any_estimator(small_sandbox: S
     handler = make(tmp_path, options)
     deliver(handler, "new_training_data", 1, files(small_sandbox))
     assert handler.persistent_state["validation"]["corr"]["mean"] > 0.005
-    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
-    (emitted,) = handler._emitted
+    (emitted,) = deliver(handler, "new_tournament_data", 1, files(small_sandbox)).emitted
     frame = pd.read_csv(emitted.payload["path"])
     validate_predictions(small_sandbox.core.live_ids(1), frame)
     # a restarted process (same saved state) loads the saved booster instead of retraining
@@ -160,7 +147,6 @@ def test_lightgbm_trains_scores_and_predicts_like_any_estimator(small_sandbox: S
     )
     reloaded = build_handler(ModelHandler, context)
     assert isinstance(reloaded, ModelHandler)
-    deliver(reloaded, "new_tournament_data", 1, files(small_sandbox))
-    again = pd.read_csv(reloaded._emitted[0].payload["path"])
+    again = pd.read_csv(deliver(reloaded, "new_tournament_data", 1, files(small_sandbox)).emitted[0].payload["path"])
     assert again["prediction"].tolist() == frame["prediction"].tolist()
     assert model_file.stat().st_mtime_ns == written

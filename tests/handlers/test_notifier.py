@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from numeraud import testing
 from numeraud.handler.sdk import HandlerContext, HandlerEvent, build_handler
 from numeraud_handlers.notifier import NotifierHandler
 from tests.fixtures import JsonReceiver
@@ -32,8 +33,8 @@ def event(kind: str, round_number: int = 5, **payload: Any) -> HandlerEvent:
 
 
 def deliver(handler: NotifierHandler, item: HandlerEvent) -> None:
-    handler.event = item
-    handler.dispatch(item)
+    """``item`` through the runtime's dispatch (numeraud.testing); a failure raises."""
+    testing.deliver(handler, item).raise_for_error()
 
 
 def test_a_failed_upload_is_notified_with_model_and_reason(

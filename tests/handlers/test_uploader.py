@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from numeraud import testing
 from numeraud.handler.sdk import HandlerContext, HandlerEvent, build_handler
 from numeraud.numerai.credentials import CredentialsError
 from numeraud.sandbox import Sandbox
@@ -73,10 +74,8 @@ def ready(
 
 
 def deliver(handler: UploaderHandler, event: HandlerEvent) -> list[tuple[str, dict[str, Any]]]:
-    handler._emitted = []
-    handler.event = event
-    handler.dispatch(event)
-    return [(e.kind, e.payload) for e in handler._emitted]
+    """``event`` through the runtime's dispatch (numeraud.testing): what it emitted; a failure raises."""
+    return [(e.kind, dict(e.payload)) for e in testing.deliver(handler, event).raise_for_error().emitted]
 
 
 def accepted(sandbox: Sandbox) -> list[str]:
