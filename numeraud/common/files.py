@@ -82,5 +82,3 @@ def atomic_write(target: Path | str, data: str | bytes, *, mode: int | None = No
     payload = data.encode(encoding) if isinstance(data, str) else data
     with atomic_path(target, mode=mode) as temp, open(temp, "wb") as out:
         out.write(payload)
-        out.flush()
-        os.fsync(out.fileno())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -31,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from numeraud.common.files import replace_durably
 from numeraud.numerai.client import NumeraiClient, NumeraiUnavailable
 
 _MD5_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
@@ -167,9 +167,7 @@ class DatasetSync:
         except (OSError, ValueError) as exc:
             _discard(part, meta)
             raise VerificationFailed(f"{remote}: the file does not parse ({exc})") from exc
-        _fsync(part)
-        os.replace(part, final)
-        _fsync_dir(final.parent)
+        replace_durably(part, final)
         meta.unlink(missing_ok=True)
         return SyncedFile(remote, final, size, sha256, etag, changed=True)
 
@@ -269,16 +267,3 @@ def _check_content(path: Path, name: str, *, full_decode: bool) -> None:
             pa.default_memory_pool().release_unused()  # the supervisor keeps no dataset in memory
     elif name.endswith(".json"):
         json.loads(path.read_text(encoding="utf-8"))
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -123,3 +125,21 @@ def test_a_sigkilled_writer_leaves_the_old_content_whole(tmp_path: Path) -> None
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
     assert target.read_bytes() == old
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to watch the system calls")
+def test_the_temp_file_is_fsynced_before_the_rename_and_the_directory_after(tmp_path: Path) -> None:
+    target, trace = tmp_path / "state.json", tmp_path / "trace"
+    script = f"from numeraud.common.files import atomic_write; atomic_write({str(target)!r}, 'x')"
+    strace = ["strace", "-f", "-qq", "-y", "-e", "trace=fsync,rename,renameat,renameat2", "-o", str(trace)]
+    subprocess.run([*strace, sys.executable, "-c", script], check=True, timeout=60)
+    lines = trace.read_text(encoding="utf-8").splitlines()
+    # "1234 fsync(3</dir/.state.json.abc.tmp>) = 0" -> "fsync(</dir/.state.json.abc.tmp>)"
+    calls = [re.sub(r"\(\d+<", "(<", line.split(None, 1)[1].split(" = ")[0]) for line in lines]
+    (temp,) = {call.split("<", 1)[1].split(">", 1)[0] for call in calls[:1]}
+    assert Path(temp).parent == tmp_path
+    assert calls == [
+        f"fsync(<{temp}>)",
+        f'rename("{temp}", "{target}")',
+        f"fsync(<{tmp_path}>)",
+    ]
