@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, Final
 
 from numeraud.common import protocol
 from numeraud.common.config import Config
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.kinds import TOURNAMENT_KINDS
+from numeraud.supervisor.event_frames import EventFrames
 from numeraud.supervisor.eventlog import MAX_PAYLOAD_BYTES, EventLog, check_event, status_document
 from numeraud.supervisor.session import (
     Action,
@@ -42,17 +42,13 @@ from numeraud.supervisor.session import (
     next_delivery,
 )
 from numeraud.supervisor.store import Ack as StoreAck
-from numeraud.supervisor.store import DatasetFile, NewEvent, Store, StoredEvent, StoreError
+from numeraud.supervisor.store import DatasetFile, NewEvent, Store, StoreError
 
 SendFn = Callable[[bytes, list[bytes]], bool]
 
 #: Transitions of the busy/idle cycle happen on every event; they are logged at debug level.
 _ROUTINE: Final = {(State.READY, State.BUSY), (State.BUSY, State.READY)}
-#: The payload of an EVENT built from the log: its body frame carries the payload instead.
-_STORED_PAYLOAD: Final[Mapping[str, Any]] = MappingProxyType({})
 __all__ = ["MAX_PAYLOAD_BYTES", "Dispatcher", "SendFn"]
-EVENT_CACHE: Final = 1024
-READ_AHEAD: Final = 64
 
 
 def _debug_enabled(log: Any) -> bool:
@@ -80,12 +76,7 @@ class Dispatcher:
         self.sessions: dict[str, Session] = {}
         self._delivered_at: dict[str, float] = {}
         self._pending: list[tuple[Session, CommitAck]] = []
-        #: Recently delivered events (immutable once committed), so N handlers cost one read.
-        self._events: dict[int, StoredEvent] = {}
-        #: Their payloads as EVENT body frames, so N handlers (and retries) cost one encoding.
-        self._bodies: dict[int, bytes] = {}
-        #: The last EVENT encoded per seq, with its attempt number: N handlers get attempt 1.
-        self._frames: dict[int, tuple[int, list[bytes]]] = {}
+        self._cache = EventFrames(store)
         for name, h in config.handlers.items():
             policy = Policy(
                 max_attempts=h.max_attempts,
@@ -222,17 +213,6 @@ class Dispatcher:
                 seq = session.acked_seq + 1  # what next_delivery says without after and serial
             if seq is not None:
                 self._perform(session, session.event_available(seq, now), now)
-
-    def _read_ahead(self, seq: int) -> StoredEvent | None:
-        """Read event ``seq`` and the ones after it (every handler will want them) into the cache."""
-        for loaded in self.store.events(after=seq - 1, limit=READ_AHEAD):
-            self._events[loaded.seq] = loaded
-        while len(self._events) > EVENT_CACHE:
-            oldest = next(iter(self._events))
-            del self._events[oldest]
-            self._bodies.pop(oldest, None)
-            self._frames.pop(oldest, None)
-        return self._events.get(seq)
 
     def next_deadline(self) -> float | None:
         """The earliest time a tick may change something."""
@@ -386,7 +366,7 @@ class Dispatcher:
         blocked: tuple[NewEvent, str] | None = None
         if action.state is State.BLOCKED:
             seq = action.acked_seq + 1
-            event = self._events.get(seq) or self.store.get_event(seq)
+            event = self._cache.events.get(seq) or self.store.get_event(seq)
             if event is not None and event.kind != "handler_blocked":
                 payload = {"handler": session.name, "seq": seq, "kind": event.kind, "error": action.last_error}
                 blocked = (NewEvent("handler_blocked", event.round, payload), f"handler_blocked/{session.name}/{seq}")
@@ -410,39 +390,27 @@ class Dispatcher:
                 self.log.error("handler blocked", handler=session.name, seq=blocked[0].payload["seq"], event_seq=seq)
 
     def _deliver(self, session: Session, action: Deliver, now: float) -> None:
-        event = self._events.get(action.seq)
-        if event is None:
-            try:
-                event = self._read_ahead(action.seq)
-            except StoreError as exc:
-                self.eventlog.degrade(exc)
+        try:
+            event = self._cache.event(action.seq)
+        except StoreError as exc:
+            self.eventlog.degrade(exc)
+            event = None
         if event is None:
             # Cannot happen with a healthy store (seqs are contiguous up to head); put it back.
             self._perform(session, session.commit_failed(action.seq, "event not readable", now), now)
             return
         self._delivered_at[session.name] = now
-        cached = self._frames.get(event.seq)
-        if cached is not None and cached[0] == action.attempt:
-            frames = cached[1]
-        else:
-            try:
-                frames = self._encode_event(event, action.attempt)
-            except protocol.ProtocolError as exc:
-                self.log.error("event cannot be sent", handler=session.name, seq=action.seq, error=exc.message)
-                self._perform(session, session.nack(action.peer, action.seq, f"cannot send: {exc.message}", now), now)
-                return
-            self._frames[event.seq] = (action.attempt, frames)
+        try:
+            frames = self._cache.frames(event, action.attempt)
+        except protocol.ProtocolError as exc:
+            self.log.error("event cannot be sent", handler=session.name, seq=action.seq, error=exc.message)
+            self._perform(session, session.nack(action.peer, action.seq, f"cannot send: {exc.message}", now), now)
+            return
         if not self._send_frames(action.peer, frames):
             # The process is gone before the event reached it: not a failed attempt.
             self.log.info("handler unreachable", handler=session.name, peer=action.peer.hex())
             self._perform(session, session.commit_failed(action.seq, "handler unreachable", now), now)
             self._perform(session, session.bye(action.peer, "unreachable", now), now)
-
-    def _encode_event(self, event: StoredEvent, attempt: int) -> list[bytes]:
-        """EVENT frames for delivery number ``attempt`` of ``event``."""
-        return protocol.encode(
-            protocol.Event(event.seq, event.event_id, event.kind, event.round, attempt, event.created, event.payload)
-        )
 
     def flush(self, now: float) -> None:
         """Commit the ACKs received since the last flush in one transaction (group commit), then
