@@ -366,7 +366,11 @@ class Dispatcher:
         blocked: tuple[NewEvent, str] | None = None
         if action.state is State.BLOCKED:
             seq = action.acked_seq + 1
-            event = self._cache.events.get(seq) or self.store.get_event(seq)
+            try:
+                event = self._cache.event(seq)
+            except StoreError as exc:  # the cursor is saved all the same; the notice is lost
+                self.eventlog.degrade(exc)
+                event = None
             if event is not None and event.kind != "handler_blocked":
                 payload = {"handler": session.name, "seq": seq, "kind": event.kind, "error": action.last_error}
                 blocked = (NewEvent("handler_blocked", event.round, payload), f"handler_blocked/{session.name}/{seq}")
