@@ -173,19 +173,7 @@ Message = Hello | Welcome | Event | Ack | Nack | Ping | Pong | Bye | Error
 MAX_ERROR_TEXT: Final = 8192
 
 
-#: One encoder for every frame: ``json.dumps`` with keyword arguments builds a new one per call.
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_encode_str: Final = json.encoder.encode_basestring  # the same quoting as _ENCODER (ensure_ascii=False)
-_VERB_BYTES: Final = {verb: verb.value.encode() for verb in Verb}
-_VERBS_BY_BYTES: Final = {frame: verb for verb, frame in _VERB_BYTES.items()}
-_EVENT_FRAME: Final = _VERB_BYTES[Verb.EVENT]
-_ACK_FRAME: Final = _VERB_BYTES[Verb.ACK]
-_EVENT_PREFIX_BYTES: Final = len(PROTOCOL) + len(_EVENT_FRAME)
-_INT_LIMIT: Final = 2**63
-
-
-def _dumps(obj: object) -> bytes:
-    return _ENCODER.encode(obj).encode()
 
 
 def encode(message: Message) -> list[bytes]:
@@ -194,93 +182,24 @@ def encode(message: Message) -> list[bytes]:
     Raises :class:`ProtocolError` (``malformed``) when a payload is not JSON-serialisable and
     (``oversized``) when the result is larger than :data:`MAX_MESSAGE_BYTES`.
     """
-    # Fast paths for the two verbs of every round trip; they produce the very bytes of the
-    # general path below, which handles anything unusual (and is the reference in the tests).
-    if isinstance(message, Event):
-        return encode_event(message, None)
-    if isinstance(message, Ack) and not message.emitted and type(message.seq) is int:
-        return [PROTOCOL, _ACK_FRAME, f'{{"seq":{message.seq}}}'.encode()]
-    return _encode(message)
-
-
-def encode_event(message: Event, body: bytes | None) -> list[bytes]:
-    """:func:`encode` for an EVENT, reusing ``body`` when given: the payload as a JSON object
-    (:func:`encode_payload`, or the event log's own text), since an event goes to every handler,
-    maybe more than once, with the same payload. ``message.payload`` is not read then. Raises
-    :class:`ProtocolError` as :func:`encode` does."""
-    seq, round_, attempt = message.seq, message.round, message.attempt
-    event_id, kind, created = message.event_id, message.kind, message.created
-    if not (
-        type(seq) is int
-        and type(attempt) is int
-        and (round_ is None or type(round_) is int)
-        and type(event_id) is str
-        and type(kind) is str
-        and type(created) is str
-    ):
-        if body is not None:  # the general path encodes the payload itself
-            message = dataclasses.replace(message, payload=json.loads(body))
-        return _encode(message)
-    header = (
-        f'{{"seq":{seq},"event_id":{_encode_str(event_id)},"kind":{_encode_str(kind)},'
-        f'"round":{"null" if round_ is None else round_},"attempt":{attempt},"created":{_encode_str(created)}}}'
-    )
-    try:
-        header_frame = header.encode()
-    except UnicodeEncodeError:  # a lone surrogate: the general path says "malformed"
-        return _encode(message)
-    frames = [PROTOCOL, _EVENT_FRAME, header_frame, encode_payload(message.payload) if body is None else body]
-    if _EVENT_PREFIX_BYTES + len(frames[2]) + len(frames[3]) > MAX_MESSAGE_BYTES:
-        raise ProtocolError("oversized", f"{Verb.EVENT} message larger than {MAX_MESSAGE_BYTES} bytes")
-    return frames
-
-
-def encode_payload(payload: Mapping[str, Any]) -> bytes:
-    """An EVENT's body frame for ``payload`` (``malformed`` ProtocolError if not JSON)."""
-    return _encode_json(payload if type(payload) is dict else dict(payload))
-
-
-def _encode(message: Message) -> list[bytes]:
-    header: dict[str, Any]
-    body: bytes | None = None
+    body: object = None
     match message:
-        case Hello():
-            header = {"name": message.name, "pid": message.pid, "last_seq": message.last_seq}
-        case Welcome():
-            header = {
-                "name": message.name,
-                "acked_seq": message.acked_seq,
-                "heartbeat_ms": message.heartbeat_ms,
-                "liveness": message.liveness,
-                "api": message.api,
-            }
         case Event():
-            header = {
-                "seq": message.seq,
-                "event_id": message.event_id,
-                "kind": message.kind,
-                "round": message.round,
-                "attempt": message.attempt,
-                "created": message.created,
-            }
-            body = _encode_json(dict(message.payload))
+            header = {f: getattr(message, f) for f in ("seq", "event_id", "kind", "round", "attempt", "created")}
+            body = dict(message.payload)
         case Ack():
             header = {"seq": message.seq}
             if message.emitted:
-                body = _encode_json(
-                    [{"kind": e.kind, "round": e.round, "payload": dict(e.payload)} for e in message.emitted]
-                )
+                body = [{"kind": e.kind, "round": e.round, "payload": dict(e.payload)} for e in message.emitted]
         case Nack():
             header = {"seq": message.seq, "error": message.error[:MAX_ERROR_TEXT]}
-        case Ping() | Pong():
-            header = {}
-        case Bye():
-            header = {"reason": message.reason}
         case Error():
             header = {"code": message.code, "message": message.message[:MAX_ERROR_TEXT]}
-    frames = [PROTOCOL, _VERB_BYTES[message.verb], _encode_json(header)]
+        case _:  # HELLO, WELCOME, PING, PONG, BYE: the header is the fields
+            header = {f.name: getattr(message, f.name) for f in dataclasses.fields(message) if f.init}
+    frames = [PROTOCOL, message.verb.value.encode(), _encode_json(header)]
     if body is not None:
-        frames.append(body)
+        frames.append(_encode_json(body))
     if sum(len(f) for f in frames) > MAX_MESSAGE_BYTES:
         raise ProtocolError("oversized", f"{message.verb} message larger than {MAX_MESSAGE_BYTES} bytes")
     return frames
@@ -288,8 +207,8 @@ def _encode(message: Message) -> list[bytes]:
 
 def _encode_json(obj: object) -> bytes:
     try:
-        return _dumps(obj)
-    except (TypeError, ValueError) as exc:
+        return _ENCODER.encode(obj).encode()
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError (a lone surrogate) is a ValueError
         raise ProtocolError("malformed", f"not JSON-serialisable: {exc}") from None
 
 
@@ -299,67 +218,11 @@ def decode(frames: Sequence[bytes]) -> Message:
     Raises only :class:`ProtocolError`.
     """
     try:
-        return _decode_fast(frames) or _decode(frames)
+        return _decode(frames)
     except ProtocolError:
         raise
     except Exception as exc:  # the contract: only ProtocolError, whatever the bytes
         raise ProtocolError("malformed", f"undecodable message: {type(exc).__name__}") from None
-
-
-def _decode_fast(frames: Sequence[bytes]) -> Message | None:
-    """EVENT and plain ACK when every check passes at once; ``None`` sends anything else (and
-    every error, so that it gets its precise message) to :func:`_decode`, the reference."""
-    try:
-        return _decode_hot(frames)
-    except (UnicodeDecodeError, ValueError, RecursionError, TypeError, AttributeError):
-        return None
-
-
-def _decode_hot(frames: Sequence[bytes]) -> Message | None:
-    if len(frames) < 3 or frames[0] != PROTOCOL:
-        return None
-    verb = frames[1]
-    if verb == _ACK_FRAME:
-        if len(frames) != 3 or len(frames[2]) > 64:
-            return None
-        body = frames[2]
-        if body[:7] == b'{"seq":' and body[-1:] == b"}":  # exactly what encode() writes
-            digits = body[7:-1]
-            # ASCII digits, no leading zero (not JSON): the number json.loads would give
-            if digits.isdigit() and digits[:1] != b"0" and len(digits) <= 19:
-                number = int(digits)
-                return Ack(seq=number) if number < _INT_LIMIT else None
-        header = json.loads(body.decode("utf-8"))
-        if type(header) is not dict:
-            return None
-        seq = header.get("seq")
-        if type(seq) is int and 0 < seq < _INT_LIMIT:
-            return Ack(seq=seq)
-        return None
-    if verb != _EVENT_FRAME or len(frames) != 4:
-        return None
-    if _EVENT_PREFIX_BYTES + len(frames[2]) + len(frames[3]) > MAX_MESSAGE_BYTES:
-        return None
-    header = json.loads(frames[2].decode("utf-8"))
-    body = json.loads(frames[3].decode("utf-8")) if frames[3] else {}
-    if type(header) is not dict or type(body) is not dict:
-        return None
-    get = header.get
-    seq, event_id, kind, round_ = get("seq"), get("event_id"), get("kind"), get("round")
-    attempt, created = get("attempt"), get("created")
-    if (
-        type(seq) is int
-        and 0 < seq < _INT_LIMIT
-        and type(event_id) is str
-        and type(kind) is str
-        and KIND_RE.match(kind)
-        and (round_ is None or (type(round_) is int and 0 <= round_ < _INT_LIMIT))
-        and type(attempt) is int
-        and 0 < attempt < _INT_LIMIT
-        and type(created) is str
-    ):
-        return Event(seq, event_id, kind, round_, attempt, created, body)
-    return None
 
 
 def _decode(frames: Sequence[bytes]) -> Message:
@@ -393,8 +256,7 @@ def _decode(frames: Sequence[bytes]) -> Message:
                 api=h.integer("api", minimum=0),
             )
         case Verb.EVENT:
-            if body is None:
-                body = {}
+            body = {} if body is None else body
             if not isinstance(body, dict):
                 raise ProtocolError("malformed", "EVENT body must be a JSON object")
             return Event(

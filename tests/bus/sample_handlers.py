@@ -18,7 +18,7 @@ class Recorder(EventHandler):
     Behaviour options: ``fail_kinds`` (raise on these kinds while ``attempt <= fail_times``),
     ``block_kind`` (wait in the callback until the file ``options.release`` exists),
     ``block_start`` (the same in ``on_start``),
-    ``emit_on``/``emit_kind`` (emit an event when handling a kind),
+    ``emit_on``/``emit_kind`` (emit an event when handling a kind), ``exit_kind`` (raise SystemExit),
     ``check_log`` (the supervisor's database: note whether the event is in it, read-only, as it arrives).
     """
 
@@ -43,6 +43,8 @@ class Recorder(EventHandler):
         if event.kind in self.options.get("fail_kinds", ()) and event.attempt <= self.options.get("fail_times", 10**6):
             note = f" ({event.payload['note']})" if "note" in event.payload else ""
             raise RuntimeError(f"poisoned {event.kind} at attempt {event.attempt}{note}")
+        if event.kind == self.options.get("exit_kind"):
+            raise SystemExit(3)
         if event.kind == self.options.get("emit_on"):
             self.emit(self.options["emit_kind"], path=f"/tmp/predictions_{event.round}.csv")
 

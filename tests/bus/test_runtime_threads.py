@@ -1,5 +1,5 @@
-"""The handler runtime's two threads: the worker serves the socket between callbacks, the main
-thread keeps it (heartbeats, the supervisor's frames, signals) while a callback runs."""
+"""The handler runtime's two threads: the main thread owns the socket (heartbeats, the
+supervisor's frames, signals, the timeout) while the worker thread runs a callback."""
 
 from __future__ import annotations
 
@@ -122,3 +122,14 @@ def test_a_result_sent_after_a_supervisor_restart_still_recycles_the_process(bus
     bus.start_supervisor()
     bus.wait_acked("a", seq)
     assert proc.wait(timeout=20) == 0
+
+
+def test_a_callback_that_raises_system_exit_is_nacked_and_the_process_exits_1(bus: Bus) -> None:
+    bus.add_handler("a", options={"exit_kind": "round_begin"})
+    bus.start_supervisor()
+    proc = bus.start_handler("a")
+    bus.append("round_begin", 1)
+    assert proc.wait(timeout=20) == 1
+    status = wait_for(lambda: bus.handler_status("a").get("attempts") == 1 and bus.handler_status("a"))
+    assert "SystemExit in the callback" in status["last_error"]
+    assert status["acked_seq"] == 0
