@@ -28,7 +28,6 @@ setup(
         "scikit-learn>=1.5",
         "graphql-core>=3.2.3",
         "pyzmq>=26.0",
-        "sdnotify>=0.3.2",
         "structlog>=24.1",
         "requests>=2.31",
         "joblib>=1.3",

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from numeraud.common.protocol import Emitted
-from numeraud.handler.runtime import Callbacks, Job
 from numeraud.handler.sdk import EventHandler, HandlerContext, HandlerEvent, StateFile, build_handler
+from numeraud.handler.worker import Callbacks, Job
 
 __all__ = ["STATE_FILE", "HandlerFailed", "Result", "deliver", "make_event", "make_handler", "run_event"]
 

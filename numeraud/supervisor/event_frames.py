@@ -1,4 +1,4 @@
-"""EVENT frames built from the log, cached: N handlers (and retries) cost one read and one encoding.
+"""EVENT frames built from the log, cached: N handlers cost one read and one encoding per attempt.
 
 Committed events are immutable, so what is read and encoded once serves every handler. Used by
 the dispatcher only, on the loop's thread.
@@ -6,15 +6,11 @@ the dispatcher only, on the loop's thread.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
 from numeraud.common import protocol
 from numeraud.supervisor.store import Store, StoredEvent
 
-#: The payload of an EVENT built from the log: its body frame carries the payload instead.
-_STORED_PAYLOAD: Final[Mapping[str, Any]] = MappingProxyType({})
 #: Events kept in memory, and read from the log at a time.
 EVENT_CACHE: Final = 1024
 READ_AHEAD: Final = 64
@@ -27,8 +23,6 @@ class EventFrames:
         self.store = store
         #: Recently delivered events (immutable once committed), so N handlers cost one read.
         self.events: dict[int, StoredEvent] = {}
-        #: Their payloads as EVENT body frames, so N handlers (and retries) cost one encoding.
-        self._bodies: dict[int, bytes] = {}
         #: The last EVENT encoded per seq, with its attempt number: N handlers get attempt 1.
         self._frames: dict[int, tuple[int, list[bytes]]] = {}
 
@@ -44,7 +38,6 @@ class EventFrames:
         while len(self.events) > EVENT_CACHE:
             oldest = next(iter(self.events))
             del self.events[oldest]
-            self._bodies.pop(oldest, None)
             self._frames.pop(oldest, None)
         return self.events.get(seq)
 
