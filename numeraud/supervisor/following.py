@@ -26,7 +26,7 @@ from numeraud.common.failpoints import Failpoints
 from numeraud.common.logs import get_logger
 from numeraud.numerai.client import NumeraiClient
 from numeraud.supervisor.datasync import DatasetSync, KnownFile, Progress
-from numeraud.supervisor.poller import Publication, TournamentFollower
+from numeraud.supervisor.poller import FollowerStopped, Publication, TournamentFollower
 from numeraud.supervisor.store import DatasetFile, Store, StoreError
 from numeraud.supervisor.tournament import PollPolicy
 
@@ -73,7 +73,6 @@ class FollowerService:
             known_files=known,
         )
         self.stall_after = stall_after
-        self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="follower", daemon=True)
         self._last_alive = time.monotonic()
         #: True while a poll (and its downloads) is under way.
@@ -98,12 +97,15 @@ class FollowerService:
 
     def _run(self) -> None:
         try:
-            while not self.stop_event.is_set():
+            while not self.follower.stopping.is_set():
                 self._last_alive = time.monotonic()
                 self.busy = True
                 self.failpoints.hit("exit_follower_thread")
                 try:
                     delay = self.follower.poll()
+                except FollowerStopped:
+                    self.busy = False
+                    break
                 except Exception as exc:  # a bug must not end the thread: log, wait, poll again
                     self.log.exception("poll_crashed", error=str(exc))
                     delay = self.follower.policy.idle_interval
@@ -121,9 +123,9 @@ class FollowerService:
         self.thread.start()
 
     def stop(self) -> None:
-        """Stop polling (the thread finishes its current step)."""
-        self.stop_event.set()
-        self.follower.wake.set()
+        """Stop polling: a poll waiting to retry gives up at once; a call or download under way
+        ends first (their timeouts bound it)."""
+        self.follower.stop()
         self.thread.join(timeout=5)
 
     def poll_now(self) -> None:

@@ -2,8 +2,9 @@
 
 Start-up order: lock the state directory (one supervisor per database), create the runtime
 directory (0750), open the store, bind the bus ROUTER and the control ROUTER (socket files 0660;
-both in :mod:`numeraud.supervisor.sockets`), then tell systemd READY=1. WATCHDOG=1 is sent from the loop itself, so it stops when the loop
-stalls. SIGTERM/SIGINT → STOPPING=1, BYE to the handlers, sockets and store closed.
+both in :mod:`numeraud.supervisor.sockets`), then tell systemd READY=1. WATCHDOG=1 is sent from
+the loop itself, so it stops when the loop stalls. SIGTERM/SIGINT → STOPPING=1, BYE to the handlers,
+sockets and store closed.
 
 The loop is open to other work: :meth:`Supervisor.add_timer` registers a periodic callback, and
 :meth:`Supervisor.add_inbox` one run at every pass, which another thread (the tournament follower)
@@ -313,4 +314,3 @@ class Supervisor(ControlPlane):
         if not self.healthy():
             line = f"UNHEALTHY, watchdog not fed (see numeraudctl status); {line}"
         return line
-

@@ -49,6 +49,10 @@ STATE_CLOSED = "last_round_closed"
 STATE_PUBLISHED_DEADLINE = "last_round_published_deadline"
 
 
+class FollowerStopped(Exception):
+    """The follower was stopped in the middle of a poll; the poll's work is left undone, not failed."""
+
+
 @dataclass
 class Publication:
     """What one poll learned, for the supervisor to commit atomically."""
@@ -104,6 +108,8 @@ class TournamentFollower:
         self.backoff = backoff
         self.log = get_logger("poller")
         self.wake = threading.Event()
+        #: Set by :meth:`stop`: a wait before a retry ends at once with :class:`FollowerStopped`.
+        self.stopping = threading.Event()
         self.failures = 0
         self.latest: RoundInfo | None = None
         self.last_poll: float | None = None
@@ -326,7 +332,17 @@ class TournamentFollower:
             self.last_error = str(error)
             self.log.warning("retrying", attempt=attempt, error=str(error), wait=round(wait, 1))
 
-        return retry_until(call, deadline=deadline, backoff=self.backoff, on_retry=on_retry)
+        return retry_until(call, deadline=deadline, backoff=self.backoff, on_retry=on_retry, sleep=self._pause)
+
+    def _pause(self, seconds: float) -> None:
+        """The wait before a retry; it ends early, raising :class:`FollowerStopped`, on :meth:`stop`."""
+        if self.stopping.wait(seconds):
+            raise FollowerStopped("the follower was stopped while it waited to retry")
+
+    def stop(self) -> None:
+        """Ask the follower to stop: a poll under way gives up at its next wait (thread-safe)."""
+        self.stopping.set()
+        self.wake.set()
 
     def _prune(self, version: str, current: int) -> None:
         keep_from = current - self.settings.retention + 1
