@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +27,11 @@ def _start_on_a_free_port(bus: Bus, write_config: Callable[[], None]) -> None:
         bus.bus_settings["endpoint"] = f"tcp://127.0.0.1:{port}"
         write_config()
         proc = bus.start_supervisor(wait=False)
-        wait_for(lambda p=proc: bus.try_status() or p.poll() is not None, what="the supervisor to answer or exit")
+
+        def answered_or_exited(proc: subprocess.Popen[bytes] = proc) -> bool:
+            return bus.try_status() is not None or proc.poll() is not None
+
+        wait_for(answered_or_exited, what="the supervisor to answer or exit")
         if proc.poll() is None:
             return
         log = (bus.root / "supervisor.log").read_text()
