@@ -21,13 +21,6 @@ MODELS = {"model-a": "sandbox_model_1", "model-b": ["sandbox_model_2", "sandbox_
 
 
 @pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NUMERAI_PUBLIC_ID", "sandbox-public")
-    monkeypatch.setenv("NUMERAI_SECRET_KEY", "sandbox-secret")
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-
-
-@pytest.fixture
 def uploader(sandbox: Sandbox, tmp_path: Path, keys: None) -> Iterator[UploaderHandler]:
     handler = make(sandbox, tmp_path)
     yield handler
