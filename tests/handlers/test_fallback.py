@@ -62,7 +62,10 @@ def test_models_without_predictions_get_the_example_predictions_before_the_deadl
         entry = guarded.ledger.get(1, model)
         assert entry is not None
         assert (entry.status, entry.source) == ("uploaded", "fallback:example")
-    uploaded = pd.read_csv(guarded.ledger.get(1, "sandbox_model_2").path)  # type: ignore[union-attr, arg-type]
+    entry = guarded.ledger.get(1, "sandbox_model_2")
+    assert entry is not None
+    assert entry.path is not None
+    uploaded = pd.read_csv(entry.path)
     example = pd.read_parquet(sandbox.core.options.data_dir / "v5.2/live_example_preds_1.parquet")
     assert uploaded.set_index("id")["prediction"].sort_index().tolist() == pytest.approx(
         example["prediction"].sort_index().tolist()
