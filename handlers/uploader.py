@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from numeraud import EventHandler, HandlerEvent
+from numeraud.common.failpoints import Failpoints
 from numeraud.numerai.client import NUMERAI_API_URL, NumeraiClient, NumeraiError, NumeraiRejected
 from numeraud.numerai.credentials import CredentialsError, load_keys
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
@@ -55,9 +56,11 @@ class UploaderHandler(EventHandler):
 
     client: NumeraiClient
     ledger: Ledger
+    failpoints: Failpoints
 
     def on_start(self) -> None:
         """Read the keys, open the ledger, check the model map."""
+        self.failpoints = Failpoints()
         self.models = model_map(self.options)
         keys = load_keys(self.options)
         if keys is None:
@@ -138,6 +141,7 @@ class UploaderHandler(EventHandler):
                 return
             self.ledger.record(round_number, target, "attempting", source=source)
             submission_id = self._retry(lambda: self.client.upload_predictions(str(path), model_id=model_id), deadline)
+            self.failpoints.hit("after_upload")
             confirmed = {s["id"] for s in self._retry(lambda: self.client.submission_ids(model_id), deadline)}
             if submission_id not in confirmed:
                 raise NumeraiRejected(f"Numerai does not list submission {submission_id} after the upload")
@@ -148,6 +152,7 @@ class UploaderHandler(EventHandler):
             self._failed(round_number, target, source, str(exc), "submission_failed")
             return
         self.ledger.record(round_number, target, "uploaded", source=source, submission_id=submission_id)
+        self.failpoints.hit("after_upload_confirmed")
         log.info("uploaded", submission_id=submission_id)
         self.emit(
             "submission_uploaded", round=round_number, model=target, predictions=source, submission_id=submission_id

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import replace_durably
 from numeraud.numerai.client import NumeraiClient, NumeraiUnavailable
 
@@ -100,7 +101,9 @@ class DatasetSync:
         reserve_bytes: int = 256 * 1024 * 1024,
         progress: Callable[[Progress], None] | None = None,
         progress_every: float = 2.0,
+        failpoints: Failpoints | None = None,
     ) -> None:
+        self.failpoints = failpoints if failpoints is not None else Failpoints(env={})
         self.client = client
         self.data_dir = data_dir
         self.partial_dir = data_dir / ".partial"
@@ -211,6 +214,7 @@ class DatasetSync:
                 for chunk in response.iter_content(CHUNK):
                     out.write(chunk)
                     done += len(chunk)
+                    self.failpoints.hit("mid_download")
                     now = time.monotonic()
                     if self.progress is not None and now - last_report >= self.progress_every:
                         last_report = now
