@@ -127,7 +127,16 @@ class UploaderHandler(EventHandler):
         log = self.log.bind(numerai_model=target, predictions=source)
         entry = self.ledger.get(round_number, target)
         if entry is not None and entry.status == "uploaded":
+            # A redelivery: the attempt that recorded the upload may have died before its ACK, and
+            # its submission_uploaded with it (emitted events are committed with the ACK).
             log.info("already_uploaded", submission_id=entry.submission_id)
+            self.emit(
+                "submission_uploaded",
+                round=round_number,
+                model=target,
+                predictions=source,
+                submission_id=entry.submission_id,
+            )
             return
         try:
             model_id = self._model_id(target, deadline)
