@@ -13,6 +13,7 @@ uploads per (round, model) from the sandbox's own list, partial files a handler 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import secrets as tokens
@@ -35,7 +36,9 @@ import structlog
 from bench.round_latency import Daemon, start_daemon, tail, wait_for_status
 from numeraud.cli.demo.processes import cmdline, process_alive
 from numeraud.cli.starter import handler_name
+from numeraud.common.config import load
 from numeraud.common.kinds import TOURNAMENT_KINDS
+from numeraud.control.client import ControlClient
 from numeraud.sandbox import Sandbox, SandboxOptions
 from numeraud.supervisor.store import Store, StoredEvent
 from tests.fixtures import JsonReceiver
@@ -157,7 +160,7 @@ class Watchdog:
     def longest_gap(self, start: float, end: float) -> float:
         """The longest time without a ping within [start, end]."""
         times = [start, *(t for t in self.pings if start <= t <= end), end]
-        return max(b - a for a, b in zip(times, times[1:], strict=False))
+        return max(b - a for a, b in itertools.pairwise(times))
 
     def close(self) -> None:
         """Stop listening."""
@@ -244,7 +247,9 @@ class Rig:
         for name, value in (("public_id", self.secrets.public_id), ("secret_key", self.secrets.secret_key)):
             (keys / name).write_text(value + "\n")
             (keys / name).chmod(0o600)
-        lines = [f'[paths]\nstate_dir = "{self.state_dir}"\nruntime_dir = "{self.root}/run"\ndata_dir = "{self.data_dir}"\n']
+        lines = [
+            f'[paths]\nstate_dir = "{self.state_dir}"\nruntime_dir = "{self.root}/run"\ndata_dir = "{self.data_dir}"\n'
+        ]
         if o.follow:
             lines.append(
                 f'[numerai]\napi_url = "{self.sandbox.url}"\n\n[data]\nversion = "latest"\n'
@@ -258,15 +263,15 @@ class Rig:
             lines.append(
                 f'[handlers.{name}]\nclass = "numeraud_handlers.model:ModelHandler"\n{common}'
                 f'options = {{ model = "{model}", feature_set = "small", era_step = 1, '
-                'params = { max_iter = 10, max_leaf_nodes = 7, random_state = 0 } }\n'
+                "params = { max_iter = 10, max_leaf_nodes = 7, random_state = 0 } }\n"
             )
         if o.uploader and self.models:
             mapping = ", ".join(f'"{m}" = "{m}"' for m in self.models)
             after = ", ".join(f'"{n}"' for n in self.model_handlers)
             lines.append(
                 f'[handlers.uploader]\nclass = "numeraud_handlers.uploader:UploaderHandler"\nafter = [{after}]\n'
-                f"{common}options = {{ models = {{ {mapping} }}, public_id_file = \"{keys / 'public_id'}\", "
-                f"secret_key_file = \"{keys / 'secret_key'}\", retry_base = {o.uploader_retry}, retry_cap = 2.0 }}\n"
+                f'{common}options = {{ models = {{ {mapping} }}, public_id_file = "{keys / "public_id"}", '
+                f'secret_key_file = "{keys / "secret_key"}", retry_base = {o.uploader_retry}, retry_cap = 2.0 }}\n'
             )
         if o.notifier:
             lines.append(
@@ -345,9 +350,6 @@ class Rig:
 
     def append(self, kind: str, round_: int, **payload: Any) -> int:
         """An event appended through the control API (``numeraudctl append``)."""
-        from numeraud.common.config import load
-        from numeraud.control.client import ControlClient
-
         reply = ControlClient(load(self.config).bus.control_endpoint, timeout=5.0).call(
             "append", kind=kind, round=round_, payload=payload
         )
@@ -423,7 +425,9 @@ class Rig:
         """Per model of round ``number``: ``uploaded``, ``missed: reason``, or ``pending``."""
         events = self.events() if events is None else events
         accepted = self.accepted()
-        confirmed = {str(e.payload.get("model")) for e in events if e.kind == "submission_uploaded" and e.round == number}
+        confirmed = {
+            str(e.payload.get("model")) for e in events if e.kind == "submission_uploaded" and e.round == number
+        }
         reported = {
             str(e.payload.get("model")): f"{e.kind}: {e.payload.get('reason')}"
             for e in events

@@ -24,7 +24,7 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
     """The scenario (see the module docstring)."""
     rng = random.Random(seed)
     target = 20 if quick else 200
-    options = RigOptions(models=3 if quick else 4)
+    options = RigOptions(models=2 if quick else 4)
     named = random_kills = 0
     rounds: list[int] = []
     started = time.monotonic()
@@ -41,7 +41,7 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
         number = rig.current_round()
         while True:
             rounds.append(number)
-            pending = sorted(rng.uniform(0.3, 4.0) for _ in range(rng.randint(1, 2)))
+            pending = sorted(rng.uniform(0.3, 4.0) for _ in range(2))
             opened = time.monotonic()
 
             def kill_due(pending: list[float] = pending, opened: float = opened) -> None:
