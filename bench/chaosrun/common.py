@@ -510,8 +510,12 @@ class Rig:
             return 1
         return 0
 
-    def check(self, rounds: Iterable[int]) -> Figures:
-        """The loss/duplicate/order/upload/partial counts over the whole run (see the module docstring)."""
+    def check(self, rounds: Iterable[int], *, reported_ok: bool = False) -> Figures:
+        """The loss/duplicate/order/upload/partial counts over the whole run (see the module docstring).
+
+        With ``reported_ok`` a model reported missed or failed with the reason (as a fault may
+        make Numerai refuse it) is not counted as not uploaded.
+        """
         events = self.events()
         head = events[-1].seq if events else 0
         seqs = [e.seq for e in events]
@@ -544,11 +548,14 @@ class Rig:
         uploads_duplicated = sum(n - 1 for n in accepted.values() if n > 1)
         missed = not_processed = 0
         for number in rounds:
+            outcome = self.outcome(number, events)
             if not all((kind, number) in tournament for kind in ("round_begin", "new_tournament_data", "cleanup")):
                 not_processed += 1
                 say(f"round {number} was not processed: {sorted(k for k, r in tournament if r == number)}")
             for model in self.models:
-                if not accepted[(number, model)]:
+                if not accepted[(number, model)] and reported_ok and outcome[model].startswith("missed: "):
+                    say(f"round {number}: {model} {outcome[model]}")
+                elif not accepted[(number, model)]:
                     missed += 1
                     say(f"round {number}: {model} not uploaded while the window was open")
                 elif (number, model) not in confirmations:

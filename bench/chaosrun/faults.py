@@ -6,8 +6,7 @@ submissions), the file ``download`` and the ``upload`` PUT. Kinds: every one of
 :data:`numeraud.sandbox.faults.FAULT_KINDS` (the file-only ones on ``download`` only). A case is
 one rule (``count = 2``: it fires on the next two matching calls) added before a round opens;
 the full run tries each case alone in its own round, ``--quick`` one case per kind (routes
-rotating) three to a round on different routes; both end with rounds of several random cases at
-once, with probabilities. A case survived when the rule fired, every model of its round was
+rotating); both end with rounds of four random cases at once, with probabilities. A case survived when the rule fired, every model of its round was
 uploaded exactly once before the deadline or reported missed with the reason, the supervisor
 never restarted, and the systemd watchdog (a NOTIFY_SOCKET of this process, ``WATCHDOG_USEC``
 4 s) was fed throughout: no gap between two WATCHDOG=1 as long as the watchdog timeout.
@@ -64,18 +63,10 @@ def plan(quick: bool, rng: random.Random) -> list[list[dict[str, Any]]]:
     """The rounds: each a list of rules (a case each)."""
     every = cases()
     if quick:
-        chosen: list[tuple[str, str]] = []
+        rounds: list[list[dict[str, Any]]] = []
         for index, kind in enumerate(FAULT_KINDS):
             routes = [r for r in ROUTES if kind not in FILE_ONLY_KINDS or r == "download"]
-            chosen.append((kind, routes[(index * 4) % len(routes)]))
-        rounds: list[list[dict[str, Any]]] = []
-        while chosen:
-            group: list[tuple[str, str]] = []
-            for case in list(chosen):
-                if len(group) < 3 and case[1] not in {r for _, r in group}:
-                    group.append(case)
-                    chosen.remove(case)
-            rounds.append([rule(kind, route) for kind, route in group])
+            rounds.append([rule(kind, routes[(index * 4) % len(routes)])])
         mixed = 1
     else:
         rounds = [[rule(kind, route)] for kind, route in every]
@@ -107,7 +98,7 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
             number = rig.open_round()
             rounds.append(number)
             done = rig.wait_round(number, timeout=240.0)
-            left = {(r["kind"], r["route"]) for r in rig.sandbox.core.faults.rules()}
+            left = {(r["kind"], r["route"]): int(r["fired"]) for r in rig.sandbox.core.faults.rules()}
             rig.sandbox.clear_faults()
             outcome = rig.outcome(number)
             uploads = rig.accepted()
@@ -116,7 +107,8 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
             alive = rig.supervisor().process.poll() is None and rig.supervisor().process.pid == pid
             for body in rules:
                 case = f"{body['kind']}@{body['route']}"
-                fired = (body["kind"], body["route"]) not in left or body.get("probability", 1.0) < 1.0
+                key = (body["kind"], body["route"])
+                fired = key not in left or left[key] > 0 or body.get("probability", 1.0) < 1.0
                 right = done and all(
                     (o == "uploaded" and uploads[(number, m)] == 1) or o.startswith("missed: ")
                     for m, o in outcome.items()
@@ -130,7 +122,7 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
                     say(f"fault case {case} NOT survived: {why}")
             names = ", ".join(f"{r['kind']}@{r['route']}" for r in rules)
             say(f"faults: round {number}: {names} ({tried} tried, {survived} survived)")
-        figures = rig.check(rounds)
+        figures = rig.check(rounds, reported_ok=True)
         rig.stop()
         figures["secret_leaks"] = rig.leaks()
     return figures | {
