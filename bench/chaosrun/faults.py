@@ -6,10 +6,11 @@ submissions), the file ``download`` and the ``upload`` PUT. Kinds: every one of
 :data:`numeraud.sandbox.faults.FAULT_KINDS` (the file-only ones on ``download`` only). A case is
 one rule (``count = 2``: it fires on the next two matching calls) added before a round opens;
 the full run tries each case alone in its own round, ``--quick`` one case per kind (routes
-rotating); both end with rounds of four random cases at once, with probabilities. A case survived when the rule fired, every model of its round was
-uploaded exactly once before the deadline or reported missed with the reason, the supervisor
-never restarted, and the systemd watchdog (a NOTIFY_SOCKET of this process, ``WATCHDOG_USEC``
-4 s) was fed throughout: no gap between two WATCHDOG=1 as long as the watchdog timeout.
+rotating); both end with rounds of four random cases at once, with probabilities. A case
+survived when the rule fired, every model of its round was uploaded exactly once before the
+deadline or reported missed with the reason, the supervisor never restarted, and the systemd
+watchdog (a NOTIFY_SOCKET of this process, ``WATCHDOG_USEC`` 4 s) was fed throughout: no gap
+between two WATCHDOG=1 as long as the watchdog timeout.
 """
 
 from __future__ import annotations
