@@ -1,8 +1,8 @@
 """The API fault matrix: every sandbox fault kind on every route, alone and mixed at random.
 
 Routes: the GraphQL calls numeraud makes (``rounds``, ``listDatasets``, ``dataset``, ``account``
-for the models, ``submission_upload_auth``, ``create_submission``, ``model`` for the
-submissions), the file ``download`` and the ``upload`` PUT. Kinds: every one of
+for the models, ``submission_upload_auth``, ``create_submission``, ``submissions`` for the
+confirmation), the file ``download`` and the ``upload`` PUT. Kinds: every one of
 :data:`numeraud.sandbox.faults.FAULT_KINDS` (the file-only ones on ``download`` only). A case is
 one rule (``count = 2``: it fires on the next two matching calls) added before a round opens;
 the full run tries each case alone in its own round, ``--quick`` one case per kind (routes
@@ -30,7 +30,7 @@ ROUTES = (
     "graphql:account",
     "graphql:submission_upload_auth",
     "graphql:create_submission",
-    "graphql:model",
+    "graphql:submissions",
     "download",
     "upload",
 )
