@@ -160,11 +160,13 @@ def tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def start_daemon(config: Path, log: Path) -> Daemon:
+def start_daemon(config: Path, log: Path, extra_env: dict[str, str] | None = None) -> Daemon:
+    """``numeraud run --config CONFIG --spawn-handlers``, output in ``log``, ``extra_env`` added."""
     exe = shutil.which("numeraud")
     command = [exe] if exe else [sys.executable, "-m", "numeraud.cli.main"]
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra_env or {})
     with log.open("ab") as out:
         process = subprocess.Popen(
             [*command, "run", "--config", str(config), "--spawn-handlers"],

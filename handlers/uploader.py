@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from numeraud import EventHandler, HandlerEvent
+from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import atomic_path
 from numeraud.numerai.client import NUMERAI_API_URL, NumeraiClient, NumeraiError, NumeraiRejected
 from numeraud.numerai.credentials import CredentialsError, load_keys
@@ -64,9 +65,11 @@ class UploaderHandler(EventHandler):
 
     client: NumeraiClient
     ledger: Ledger
+    failpoints: Failpoints
 
     def on_start(self) -> None:
         """Read the keys, open the ledger, check the model map."""
+        self.failpoints = Failpoints()
         self.models = model_map(self.options)
         self.fallbacks = parse_fallbacks(self.options, [t for targets in self.models.values() for t in targets])
         keys = load_keys(self.options)
@@ -141,7 +144,17 @@ class UploaderHandler(EventHandler):
         entry = self.ledger.get(round_number, target)
         replacing = entry is not None and is_fallback(entry.source) and not is_fallback(source)
         if entry is not None and entry.status == "uploaded" and not replacing:
+            # A redelivery: the attempt that recorded the upload may have died before its ACK, and
+            # its submission_uploaded with it (emitted events are committed with the ACK).
             log.info("already_uploaded", submission_id=entry.submission_id, source=entry.source)
+            if not is_fallback(entry.source):
+                self.emit(
+                    "submission_uploaded",
+                    round=round_number,
+                    model=target,
+                    predictions=source,
+                    submission_id=entry.submission_id,
+                )
             return None
         if entry is not None and entry.status == "attempting" and is_fallback(entry.error):
             replacing = True  # a crash while real predictions replaced a fallback: upload them again
@@ -165,6 +178,7 @@ class UploaderHandler(EventHandler):
             submission_id: str = self._retry(
                 lambda: self.client.upload_predictions(str(path), model_id=model_id), deadline
             )
+            self.failpoints.hit("after_upload")
             confirmed = {s["id"] for s in self._retry(lambda: self.client.submission_ids(model_id), deadline)}
             if submission_id not in confirmed:
                 raise NumeraiRejected(f"Numerai does not list submission {submission_id} after the upload")
@@ -175,6 +189,7 @@ class UploaderHandler(EventHandler):
             self._failed(round_number, target, source, str(exc), "submission_failed", before=entry)
             return None
         self.ledger.record(round_number, target, "uploaded", source=source, submission_id=submission_id, path=str(path))
+        self.failpoints.hit("after_upload_confirmed")
         log.info("uploaded", submission_id=submission_id)
         if not is_fallback(source):
             self.emit(

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import replace_durably
 from numeraud.numerai.client import NumeraiClient, NumeraiUnavailable
 
@@ -101,7 +102,9 @@ class DatasetSync:
         reserve_bytes: int = 256 * 1024 * 1024,
         progress: Callable[[Progress], None] | None = None,
         progress_every: float = 2.0,
+        failpoints: Failpoints | None = None,
     ) -> None:
+        self.failpoints = failpoints if failpoints is not None else Failpoints(env={})
         self.client = client
         self.data_dir = data_dir
         self.partial_dir = data_dir / ".partial"
@@ -222,6 +225,7 @@ class DatasetSync:
                     out.write(chunk)
                     digests.update(chunk)
                     done += len(chunk)
+                    self.failpoints.hit("mid_download")
                     now = time.monotonic()
                     if self.progress is not None and now - last_report >= self.progress_every:
                         last_report = now

@@ -61,7 +61,13 @@ class FollowerService:
         self.pending: collections.deque[Publication] = collections.deque()
         self.progress: Progress | None = None
         client = NumeraiClient(api_url)
-        sync = DatasetSync(client, data_dir, progress=self._on_progress, reserve_bytes=settings.reserve_bytes)
+        sync = DatasetSync(
+            client,
+            data_dir,
+            progress=self._on_progress,
+            reserve_bytes=settings.reserve_bytes,
+            failpoints=self.failpoints,
+        )
         known = {f"{f.version}/{f.name}": KnownFile(f.size, f.sha256, f.etag) for f in store.dataset_files()}
         self.follower = TournamentFollower(
             client,
@@ -71,6 +77,7 @@ class FollowerService:
             publish=self._queue,
             state=store.tournament_state(),
             known_files=known,
+            failpoints=self.failpoints,
         )
         self.stall_after = stall_after
         self.thread = threading.Thread(target=self._run, name="follower", daemon=True)
@@ -170,7 +177,7 @@ class FollowerService:
                 for name, synced in publication.files
             ]
             try:
-                self.publish(publication.events, publication.state, files)
+                self.publish(publication.events, _StateRead(publication.state, self.failpoints), files)
             except StoreError as exc:
                 self.log.error("publish_failed", error=str(exc), waiting=len(self.pending))
                 return
@@ -194,3 +201,16 @@ class FollowerService:
                 "rate_mb_s": round(self.progress.rate / 1e6, 2),
             }
         return status
+
+
+class _StateRead(dict[str, str]):
+    """A publication's tournament state that hits the ``mid_publish`` failpoint when the store
+    reads it, which it does inside the publish transaction, after inserting the events."""
+
+    def __init__(self, state: Mapping[str, str], failpoints: Failpoints) -> None:
+        super().__init__(state)
+        self._failpoints = failpoints
+
+    def items(self) -> Any:  # the ItemsView of dict
+        self._failpoints.hit("mid_publish")
+        return super().items()

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from numeraud.common.config import DataConfig
+from numeraud.common.failpoints import Failpoints
 from numeraud.common.logs import get_logger
 from numeraud.numerai.client import NumeraiClient, NumeraiError, NumeraiRejected, NumeraiUnavailable
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
@@ -99,7 +100,9 @@ class TournamentFollower:
         known_files: Mapping[str, KnownFile],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         backoff: Backoff = Backoff(base=1.0, cap=30.0),
+        failpoints: Failpoints | None = None,
     ) -> None:
+        self.failpoints = failpoints if failpoints is not None else Failpoints(env={})
         self.client = client
         self.sync = sync
         self.settings = settings
@@ -149,6 +152,7 @@ class TournamentFollower:
             return delay
         self.failures = 0
         self.last_error = None
+        self.failpoints.hit("mid_poll")
         now = self.now()
         if current is not None:
             if self.latest is not None and current.number != self.latest.number:
