@@ -12,9 +12,14 @@ Configure it in ``[handlers.NAME]``::
   ``era_step``-th era, fits the estimator, saves it with joblib in the handler's state directory
   (versioned by training round) and scores it per era on validation with numerai-tools (CORR and,
   with the meta model, MMC: mean, sharpe, max drawdown), kept in ``persistent_state`` with the
-  dataset version and the delivery (``training_event``: seq and attempt) that trained it;
-* ``on_new_tournament_data``: predicts the round's live file, ranks to (0, 1], writes the
-  predictions CSV atomically and emits ``predictions_ready(round, model, path)``.
+  dataset version and the delivery (``training_event``: seq and attempt) that trained it.
+  That happens here and now the first time; once a model exists, ``retrain = "background"`` (the
+  default) trains in a process of its own (:mod:`numeraud_handlers.training`) while the current
+  model goes on predicting, and ``retrain = "before"`` keeps numerauto's order (the round's
+  predictions wait for the training);
+* ``on_new_tournament_data``: switches to the model a background training finished (logged:
+  ``switched_model``), predicts the round's live file, ranks to (0, 1], writes the predictions CSV
+  atomically and emits ``predictions_ready(round, model, path)``.
 
 The model file is only ever loaded from the handler's own state directory.
 
@@ -25,8 +30,7 @@ process while it trains and show the event delivered again.
 
 from __future__ import annotations
 
-import importlib
-import time
+import json
 from pathlib import Path
 from typing import Any
 
@@ -37,38 +41,13 @@ from numeraud import EventHandler
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import atomic_path
 
-from .data import DataError, feature_set, load
-from .metrics import per_era_corr, per_era_mmc, summarize
+from .data import DataError, load
+from .training import DEFAULT_ESTIMATOR, BackgroundTraining, ModelError, fit, import_estimator
 
-DEFAULT_ESTIMATOR = "sklearn.ensemble:HistGradientBoostingRegressor"
-DEFAULT_PARAMS: dict[str, Any] = {
-    "max_iter": 300,
-    "learning_rate": 0.05,
-    "max_leaf_nodes": 31,
-    "min_samples_leaf": 200,
-    "l2_regularization": 1.0,
-    "early_stopping": False,
-    "random_state": 0,
-}
+__all__ = ["RETRAIN", "ModelError", "ModelHandler", "import_estimator"]
 
-
-class ModelError(RuntimeError):
-    """The model cannot be trained or used; the message says why."""
-
-
-def import_estimator(path: str) -> type:
-    """Import an estimator class from ``"package.module:Class"`` (or ``"package.module.Class"``)."""
-    module_name, _, class_name = path.rpartition(":") if ":" in path else path.rpartition(".")
-    if not module_name or not class_name:
-        raise ModelError(f"estimator {path!r}: expected 'package.module:ClassName'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelError(f"estimator {path!r}: cannot import {module_name} ({exc})") from exc
-    estimator = getattr(module, class_name, None)
-    if not isinstance(estimator, type):
-        raise ModelError(f"estimator {path!r}: {module_name} has no class {class_name}")
-    return estimator
+#: How a model handler that already has a model retrains on new training data.
+RETRAIN = ("background", "before")
 
 
 class ModelHandler(EventHandler):
@@ -81,6 +60,13 @@ class ModelHandler(EventHandler):
         """Check the options early, so a typo fails at start, not at the first round."""
         self.failpoints = Failpoints()
         import_estimator(str(self.options.get("estimator", DEFAULT_ESTIMATOR)))
+        if self.retrain not in RETRAIN:
+            raise ModelError(f"options.retrain: must be one of {', '.join(RETRAIN)}, not {self.retrain!r}")
+
+    @property
+    def retrain(self) -> str:
+        """``"background"`` (the default) or ``"before"`` (numerauto's order: train, then predict)."""
+        return str(self.options.get("retrain", "background"))
 
     @property
     def model_name(self) -> str:
@@ -99,61 +85,77 @@ class ModelHandler(EventHandler):
         return files
 
     def on_new_training_data(self, round_number: int) -> None:
-        """Train on the synced training data and score on validation."""
-        self.train(round_number, self._files("training_files"))
+        """Train on the synced training data: here and now the first time (or with ``retrain =
+        "before"``), else in the background while the current model keeps predicting."""
+        files = self._files("training_files")
+        if self.retrain == "background" and self.persistent_state.get("model_file"):
+            self._retrain_in_background(round_number, files)
+        else:
+            self.train(round_number, files)
 
     def train(self, round_number: int, files: dict[str, str]) -> None:
-        """Fit the estimator on ``files["train.parquet"]`` and save it, with validation scores."""
-        started = time.monotonic()
-        features = feature_set(Path(files["features.json"]), str(self.options.get("feature_set", "medium")))
-        target = str(self.options.get("target", "target"))
-        train = load(
-            Path(files["train.parquet"]), [*features, "era", target], era_step=int(self.options.get("era_step", 4))
-        )
-        train = train.dropna(subset=[target])
-        estimator_class = import_estimator(str(self.options.get("estimator", DEFAULT_ESTIMATOR)))
-        params = {**(DEFAULT_PARAMS if "estimator" not in self.options else {}), **dict(self.options.get("params", {}))}
-        try:
-            model = estimator_class(**params)
-        except TypeError as exc:
-            raise ModelError(f"params: {exc}") from exc
-        self.log.info("training", rows=len(train), features=len(features), estimator=estimator_class.__name__)
-        model.fit(train[features], train[target])
-        del train
-        self.failpoints.hit("mid_training")
-        hold = float(self.options.get("min_train_seconds", 0)) - (time.monotonic() - started)
-        if hold > 0:
-            time.sleep(hold)  # demos only: a window to kill the process mid-training
+        """Fit the estimator on ``files["train.parquet"]`` here and now, save it, score it."""
         model_file = self._dir() / "models" / f"model_round_{round_number}.joblib"
-        with atomic_path(model_file) as temp:
-            joblib.dump(model, temp)
+        result = fit(files, self.options, model_file, log=self.log, failpoints=self.failpoints)
+        self._adopt(result | self._provenance(round_number))
+
+    def _provenance(self, round_number: int) -> dict[str, Any]:
+        """What the model state says of the training: its round, dataset version and delivery."""
         event = self.event
-        self.persistent_state.update(
+        return {
+            "trained_round": round_number,
+            "dataset_version": event.get("version") if event is not None else None,
+            "training_event": {"seq": event.seq, "attempt": event.attempt} if event is not None else None,
+        }
+
+    def _adopt(self, result: dict[str, Any]) -> None:
+        """Make a finished training's model the one that predicts (one update of the state)."""
+        self.persistent_state.pop("validation", None)
+        self.persistent_state.update(result)
+
+    # ---- training in the background ----
+
+    def _retrain_in_background(self, round_number: int, files: dict[str, str]) -> None:
+        job = BackgroundTraining(self._dir() / "training" / f"round_{round_number}")
+        pid = job.start(
             {
-                "model_file": model_file.name,
-                "trained_round": round_number,
-                "features": features,
-                "target": target,
-                "dataset_version": event.get("version") if event is not None else None,
-                "training_event": {"seq": event.seq, "attempt": event.attempt} if event is not None else None,
+                "files": files,
+                "options": dict(self.options),
+                "model_file": str(self._dir() / "models" / f"model_round_{round_number}.joblib"),
+                "keep": self._provenance(round_number),
             }
         )
-        if "validation.parquet" in files and Path(files["validation.parquet"]).exists():
-            self.persistent_state["validation"] = self._validate(model, features, target, files)
-            self.log.info("validation_scores", **{k: v["mean"] for k, v in self.persistent_state["validation"].items()})
+        self.persistent_state["training"] = {"round": round_number, "directory": str(job.directory), "pid": pid}
+        self.log.info(
+            "retraining_in_background",
+            round=round_number,
+            pid=pid,
+            predicting_with=self.persistent_state.get("model_file"),
+        )
 
-    def _validate(self, model: Any, features: list[str], target: str, files: dict[str, str]) -> dict[str, Any]:
-        validation = load(Path(files["validation.parquet"]), [*features, "era", target], data_type="validation")
-        validation = validation.dropna(subset=[target])
-        validation["prediction"] = model.predict(validation[features])
-        scores = {"corr": summarize(per_era_corr(validation, target=target)).as_dict()}
-        meta_path = files.get("meta_model.parquet")
-        if meta_path and Path(meta_path).exists():
-            meta = pd.read_parquet(meta_path, columns=["numerai_meta_model"])
-            joined = validation[["era", "prediction", target]].join(meta, how="inner")
-            if len(joined):
-                scores["mmc"] = summarize(per_era_mmc(joined, target=target)).as_dict()
-        return scores
+    def _check_background_training(self) -> None:
+        """Switch to the model a background training finished; start a lost one again."""
+        training = self.persistent_state.get("training")
+        if not isinstance(training, dict):
+            return
+        job = BackgroundTraining(Path(str(training["directory"])))
+        running = job.pid()  # first: a trainer that ended is reaped here
+        result = job.result()
+        if result is None:
+            if running is None:  # its handler died and took it along: train again
+                self.log.warning("background_training_lost", round=training["round"])
+                job_spec = json.loads((job.directory / "job.json").read_text())
+                training["pid"] = job.start(job_spec)
+            return
+        del self.persistent_state["training"]
+        if "error" in result:
+            self.log.error("background_training_failed", round=training["round"], error=result["error"])
+            self.emit("model_failed", model=self.model_name, reason=f"background training: {result['error']}")
+            return
+        previous = self.persistent_state.get("model_file")
+        result.pop("traceback", None)
+        self._adopt(result)
+        self.log.info("switched_model", round=training["round"], previous=previous, model_file=result["model_file"])
 
     def load_model(self) -> Any:
         """The fitted model saved by the last training (from the state directory only)."""
@@ -168,6 +170,7 @@ class ModelHandler(EventHandler):
 
     def on_new_tournament_data(self, round_number: int) -> None:
         """Predict this round's live data and emit ``predictions_ready``."""
+        self._check_background_training()
         files = self._files("live_files")
         try:
             model = self.load_model()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from numeraud.numerai.submission import validate_predictions
 from numeraud.sandbox import Sandbox
 from numeraud.testing import HandlerFailed, Result, make_handler, run_event
 from numeraud_handlers.model import ModelError, ModelHandler
+from tests.helpers import wait_for
 
 FAST = {"estimator": "sklearn.linear_model:Ridge", "params": {"alpha": 10.0}, "feature_set": "medium", "era_step": 1}
 
@@ -150,3 +153,80 @@ def test_lightgbm_trains_scores_and_predicts_like_any_estimator(small_sandbox: S
     again = pd.read_csv(deliver(reloaded, "new_tournament_data", 1, files(small_sandbox)).emitted[0].payload["path"])
     assert again["prediction"].tolist() == frame["prediction"].tolist()
     assert model_file.stat().st_mtime_ns == written
+
+
+def slow(seconds: float) -> dict[str, Any]:
+    """FAST options whose trainings last at least ``seconds``."""
+    return {**FAST, "min_train_seconds": seconds}
+
+
+def test_an_existing_model_retrains_in_the_background_and_the_next_round_uses_the_new_one(
+    small_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    handler = make(tmp_path, slow(3.0))
+    deliver(handler, "new_training_data", 1, files(small_sandbox))  # the first training: in the callback
+    assert handler.persistent_state["model_file"] == "model_round_1.joblib"
+    started = time.monotonic()
+    deliver(handler, "new_training_data", 2, files(small_sandbox))
+    assert time.monotonic() - started < 3.0, "the callback waited for the training"
+    training = handler.persistent_state["training"]
+    assert training["round"] == 2
+    assert training["pid"] not in (0, os.getpid())  # a process of its own
+    # the round's predictions come at once, from the model there is
+    (ready,) = deliver(handler, "new_tournament_data", 2, files(small_sandbox)).emitted
+    assert ready.kind == "predictions_ready"
+    assert handler.persistent_state["model_file"] == "model_round_1.joblib"
+    result = tmp_path / "state/training/round_2/result.json"
+    wait_for(result.exists, timeout=120, what="the background training to finish")
+    deliver(handler, "new_tournament_data", 3, files(small_sandbox))
+    state = handler.persistent_state
+    assert (state["model_file"], state["trained_round"]) == ("model_round_2.joblib", 2)
+    assert "training" not in state
+    assert state["validation"]["corr"]["eras"] > 0
+    assert (tmp_path / "state/models/model_round_2.joblib").exists()
+
+
+def test_retrain_before_keeps_numerautos_order(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path, {**FAST, "retrain": "before"})
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    deliver(handler, "new_training_data", 2, files(small_sandbox))
+    assert handler.persistent_state["model_file"] == "model_round_2.joblib"
+    assert "training" not in handler.persistent_state
+
+
+def test_a_background_training_that_fails_keeps_the_model_and_says_why(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path)
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    broken = files(small_sandbox)
+    broken["training_files"]["train.parquet"] = str(tmp_path / "missing.parquet")
+    deliver(handler, "new_training_data", 2, broken)
+    wait_for((tmp_path / "state/training/round_2/result.json").exists, timeout=120, what="the training to fail")
+    emitted = deliver(handler, "new_tournament_data", 2, files(small_sandbox)).emitted
+    assert [e.kind for e in emitted] == ["model_failed", "predictions_ready"]
+    assert "missing.parquet" in emitted[0].payload["reason"]
+    assert handler.persistent_state["model_file"] == "model_round_1.joblib"
+    assert "training" not in handler.persistent_state
+
+
+def test_a_background_training_lost_with_its_process_is_started_again(small_sandbox: Sandbox, tmp_path: Path) -> None:
+    handler = make(tmp_path)
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    handler.options = slow(600.0)  # the trainer reads the options: this training outlasts the test
+    deliver(handler, "new_training_data", 2, files(small_sandbox))
+    first = handler.persistent_state["training"]["pid"]
+    os.kill(first, signal.SIGKILL)
+    os.waitpid(first, 0)  # the trainer is this process's child here
+    deliver(handler, "new_tournament_data", 2, files(small_sandbox))
+    again = handler.persistent_state["training"]["pid"]
+    try:
+        assert again not in (first, 0)
+        assert b"numeraud_handlers.training" in Path(f"/proc/{again}/cmdline").read_bytes()
+    finally:
+        os.kill(again, signal.SIGKILL)
+        os.waitpid(again, 0)
+
+
+def test_an_unknown_retrain_value_fails_at_start(tmp_path: Path) -> None:
+    handler = make(tmp_path, {**FAST, "retrain": "sometimes"})
+    with pytest.raises(ModelError, match=r"options\.retrain: must be one of background, before"):
+        handler.on_start()

@@ -189,7 +189,12 @@ class DemoRun:
             sandbox=True,
             idle_interval=1,
             fast_interval=1,
-            model_options={VICTIM: {"min_train_seconds": MIN_TRAIN_SECONDS}},
+            # retrain = "before" (numerauto's order): the demo shows every model retrained on the new
+            # version for the very round that brought it, and the victim killed inside that training
+            model_options={
+                model: {"retrain": "before", **({"min_train_seconds": MIN_TRAIN_SECONDS} if model == VICTIM else {})}
+                for model in MODELS
+            },
         )
         where.config.write_text(render(starter), encoding="utf-8")
         return where.config

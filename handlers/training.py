@@ -1,0 +1,196 @@
+"""Training the bundled model: in the handler's process, or in a process of its own in the background.
+
+:func:`fit` does the work either way: load the chosen features and target, fit the estimator, save
+it with joblib (atomically) and score it on validation. It returns what the model handler keeps in
+``persistent_state`` about the model.
+
+:class:`BackgroundTraining` runs :func:`fit` as ``python -m numeraud_handlers.training JOB`` so
+that a long training never holds back a round's predictions, its memory goes back to the OS when it
+ends, and a crash there costs only the training. Each training has a directory of its own
+(``<state>/training/round_<N>``) holding ``job.json`` (what to train), ``pid`` and, once it is
+over, ``result.json`` (what :func:`fit` returned, or the error): the handler reads it when it next
+runs, so the switch to the new model happens between two events, never inside one. The trainer
+gets SIGTERM when its handler dies (a training lost that way is started again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from numeraud.common.failpoints import Failpoints
+from numeraud.common.files import atomic_path, atomic_write
+from numeraud.common.processes import PARENT_ENV, die_with_parent
+
+from .data import feature_set, load
+from .metrics import per_era_corr, per_era_mmc, summarize
+
+DEFAULT_ESTIMATOR = "sklearn.ensemble:HistGradientBoostingRegressor"
+DEFAULT_PARAMS: dict[str, Any] = {
+    "max_iter": 300,
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 200,
+    "l2_regularization": 1.0,
+    "early_stopping": False,
+    "random_state": 0,
+}
+
+
+class ModelError(RuntimeError):
+    """The model cannot be trained or used; the message says why."""
+
+
+def import_estimator(path: str) -> type:
+    """Import an estimator class from ``"package.module:Class"`` (or ``"package.module.Class"``)."""
+    module_name, _, class_name = path.rpartition(":") if ":" in path else path.rpartition(".")
+    if not module_name or not class_name:
+        raise ModelError(f"estimator {path!r}: expected 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelError(f"estimator {path!r}: cannot import {module_name} ({exc})") from exc
+    estimator = getattr(module, class_name, None)
+    if not isinstance(estimator, type):
+        raise ModelError(f"estimator {path!r}: {module_name} has no class {class_name}")
+    return estimator
+
+
+def fit(
+    files: Mapping[str, str],
+    options: Mapping[str, Any],
+    model_file: Path,
+    *,
+    log: Any = None,
+    failpoints: Failpoints | None = None,
+) -> dict[str, Any]:
+    """Fit the estimator on ``files["train.parquet"]``, save it to ``model_file``, score it.
+
+    Returns ``{"model_file", "features", "target"}`` and, when ``validation.parquet`` is there,
+    ``"validation"`` (per-era CORR and, with the meta model, MMC summaries).
+    """
+    started = time.monotonic()
+    features = feature_set(Path(files["features.json"]), str(options.get("feature_set", "medium")))
+    target = str(options.get("target", "target"))
+    train = load(Path(files["train.parquet"]), [*features, "era", target], era_step=int(options.get("era_step", 4)))
+    train = train.dropna(subset=[target])
+    estimator_class = import_estimator(str(options.get("estimator", DEFAULT_ESTIMATOR)))
+    params = {**(DEFAULT_PARAMS if "estimator" not in options else {}), **dict(options.get("params", {}))}
+    try:
+        model = estimator_class(**params)
+    except TypeError as exc:
+        raise ModelError(f"params: {exc}") from exc
+    if log is not None:
+        log.info("training", rows=len(train), features=len(features), estimator=estimator_class.__name__)
+    model.fit(train[features], train[target])
+    del train
+    if failpoints is not None:
+        failpoints.hit("mid_training")
+    hold = float(options.get("min_train_seconds", 0)) - (time.monotonic() - started)
+    if hold > 0:
+        time.sleep(hold)  # demos and tests only: a training that takes this long
+    with atomic_path(model_file) as temp:
+        joblib.dump(model, temp)
+    result: dict[str, Any] = {"model_file": model_file.name, "features": features, "target": target}
+    if "validation.parquet" in files and Path(files["validation.parquet"]).exists():
+        result["validation"] = _validate(model, features, target, files)
+        if log is not None:
+            log.info("validation_scores", **{k: v["mean"] for k, v in result["validation"].items()})
+    return result
+
+
+def _validate(model: Any, features: list[str], target: str, files: Mapping[str, str]) -> dict[str, Any]:
+    validation = load(Path(files["validation.parquet"]), [*features, "era", target], data_type="validation")
+    validation = validation.dropna(subset=[target])
+    validation["prediction"] = model.predict(validation[features])
+    scores = {"corr": summarize(per_era_corr(validation, target=target)).as_dict()}
+    meta_path = files.get("meta_model.parquet")
+    if meta_path and Path(meta_path).exists():
+        meta = pd.read_parquet(meta_path, columns=["numerai_meta_model"])
+        joined = validation[["era", "prediction", target]].join(meta, how="inner")
+        if len(joined):
+            scores["mmc"] = summarize(per_era_mmc(joined, target=target)).as_dict()
+    return scores
+
+
+@dataclass(frozen=True)
+class BackgroundTraining:
+    """One training in a process of its own (see the module docstring)."""
+
+    directory: Path
+
+    @property
+    def result_file(self) -> Path:
+        """Where the trainer writes what :func:`fit` returned, or ``{"error": ...}``."""
+        return self.directory / "result.json"
+
+    def start(self, job: Mapping[str, Any]) -> int:
+        """Start the trainer for ``job`` (files, options, model_file, and what to keep with the
+        result), unless it runs or has finished already; returns its pid (0: it had finished)."""
+        if self.result_file.exists():
+            return 0
+        running = self.pid()
+        if running is not None:
+            return running
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.directory / "job.json", json.dumps(dict(job)))
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "numeraud_handlers.training", str(self.directory)], env=env, close_fds=True
+        )
+        atomic_write(self.directory / "pid", str(process.pid))
+        return process.pid
+
+    def pid(self) -> int | None:
+        """The trainer's pid while it runs (``None``: it is not running)."""
+        try:
+            pid = int((self.directory / "pid").read_text())
+        except (OSError, ValueError):
+            return None
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # a trainer this process started and that ended: reap it
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if b"numeraud_handlers.training" in cmdline and str(self.directory).encode() in cmdline else None
+
+    def result(self) -> dict[str, Any] | None:
+        """What the trainer wrote when it ended (``None``: not over yet)."""
+        try:
+            loaded: dict[str, Any] = json.loads(self.result_file.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            return {"error": f"unreadable result ({exc})"}
+        return loaded
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The trainer process: ``python -m numeraud_handlers.training DIRECTORY``."""
+    directory = Path((argv if argv is not None else sys.argv[1:])[0])
+    die_with_parent()  # SIGTERM when the handler dies: its next run starts the training again
+    job = json.loads((directory / "job.json").read_text())
+    try:
+        result = fit(job["files"], job["options"], Path(job["model_file"]), failpoints=Failpoints())
+    except Exception as exc:  # reported to the handler through the result file
+        result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=5)}
+    atomic_write(directory / "result.json", json.dumps({**job.get("keep", {}), **result}))
+    return 1 if "error" in result else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
