@@ -242,7 +242,10 @@ class SandboxState:
 class SandboxCore:
     """The sandbox's Numerai (see the module docstring)."""
 
-    def __init__(self, options: SandboxOptions, *, now: datetime | None = None) -> None:
+    def __init__(
+        self, options: SandboxOptions, *, now: datetime | None = None, clock: VirtualClock | None = None
+    ) -> None:
+        """Build the sandbox's Numerai at ``now`` (default: the wall clock), on ``clock`` if given."""
         self.options = options
         self.lock = threading.RLock()
         self._open_lock = threading.Lock()
@@ -257,7 +260,7 @@ class SandboxCore:
         self.upload_dir = options.data_dir / ".uploads"
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         self.models = [Model(id=self._model_id(name), name=name) for name in options.models]
-        self.clock = VirtualClock()
+        self.clock = clock or VirtualClock()
         self.schedule = self._build_schedule(options, now or datetime.now(UTC))
         start = now or datetime.now(UTC)
         self._last_real = start
@@ -367,15 +370,27 @@ class SandboxCore:
             return current
 
     def advance(self, seconds: float, now: datetime) -> list[Round]:
-        """Fast-forward the schedule by ``seconds``; returns the rounds opened by the jump."""
+        """Fast-forward the schedule by ``seconds``; returns every round that opened meanwhile.
+
+        The clock thread may see the new time and open a round before this call's own sync gets
+        to it; that round is reported too. Rounds are only ever appended, and this call's sync
+        waits for any sync already opening rounds, so the rounds added since the move are all of
+        them.
+        """
         with self.lock:
+            before = len(self.state.rounds)
             self.clock.advance(seconds)
-        return self.sync(now)
+        self.sync(now)
+        with self.lock:
+            return self.state.rounds[before:]
 
     def sync(self, now: datetime) -> list[Round]:
         """Apply the schedule up to ``now``: open due rounds, close and resolve due ones."""
         opened: list[Round] = []
         with self._open_lock:
+            # A caller's ``now`` may predate a sync that ran first (an advance() read the time,
+            # then waited for the tick); going back would open that sync's rounds again.
+            now = max(now, self._last_real)
             virtual_now = self.clock.virtual(now)
             slots = self.schedule.slots_between(self._last_virtual, virtual_now)
             floor = self._last_real
