@@ -6,6 +6,6 @@ Point numerapi at it with :func:`numeraud.numerai.client.use_api_url` (or by set
 """
 
 from numeraud.sandbox.app import Sandbox
-from numeraud.sandbox.core import SandboxKey, SandboxOptions
+from numeraud.sandbox.options import SandboxKey, SandboxOptions
 
 __all__ = ["Sandbox", "SandboxKey", "SandboxOptions"]

@@ -18,18 +18,10 @@ from typing import Any
 import graphql
 from graphql.language import ast
 
-from numeraud.sandbox.core import (
-    CLASSIC,
-    UPLOAD_SCOPE,
-    ApiError,
-    Model,
-    Round,
-    SandboxCore,
-    SandboxKey,
-    Score,
-    Submission,
-    iso,
-)
+from numeraud.sandbox.core import SandboxCore
+from numeraud.sandbox.errors import ApiError
+from numeraud.sandbox.options import UPLOAD_SCOPE, SandboxKey
+from numeraud.sandbox.records import CLASSIC, Model, Round, Score, Submission, iso
 
 MAX_QUERY_CHARS = 100_000
 AUTH_REQUIRED = "You must be authenticated to perform this action."

@@ -21,9 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from numeraud.common.files import atomic_path
 from numeraud.common.logs import get_logger
-from numeraud.sandbox.core import MAX_UPLOAD_BYTES, AdminError, ApiError, SandboxCore
+from numeraud.sandbox.core import SandboxCore
+from numeraud.sandbox.errors import AdminError, ApiError
 from numeraud.sandbox.faults import FILE_ONLY_KINDS, FaultError, FaultRule
 from numeraud.sandbox.graphql_api import BadRequest, GraphQLApi, parse_request, root_fields
+from numeraud.sandbox.submissions import MAX_UPLOAD_BYTES
 
 MAX_GRAPHQL_BODY = 1024 * 1024
 MAX_ADMIN_BODY = 64 * 1024
