@@ -24,7 +24,8 @@ from numeraud.common.logs import get_logger
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.errors import AdminError, ApiError
 from numeraud.sandbox.faults import FILE_ONLY_KINDS, FaultError, FaultRule
-from numeraud.sandbox.graphql_api import BadRequest, GraphQLApi, parse_request, root_fields
+from numeraud.sandbox.graphql_api.executor import GraphQLApi
+from numeraud.sandbox.graphql_api.query import BadRequest, parse_request, root_fields
 from numeraud.sandbox.submissions import MAX_UPLOAD_BYTES
 
 MAX_GRAPHQL_BODY = 1024 * 1024
