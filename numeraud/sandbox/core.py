@@ -5,13 +5,11 @@ and answers every operation of the GraphQL API and of the admin API through them
 (:mod:`numeraud.sandbox.server`) only translates requests. Time is always passed in (``now``),
 so the logic is tested without waiting for a real clock.
 
-=================================  =============================================================
-:mod:`~numeraud.sandbox.rounds`      opening, closing, fast-forward, the tick (:class:`RoundBook`)
-:mod:`~numeraud.sandbox.accounts`    API keys, models, webhooks (:class:`Accounts`)
-:mod:`~numeraud.sandbox.catalogue`   dataset names, files, releases (:class:`DatasetCatalogue`)
-:mod:`~numeraud.sandbox.submissions` uploads and their validation (:class:`Submissions`)
-:mod:`~numeraud.sandbox.resolution`  scoring a closed round (:class:`Resolver`)
-=================================  =============================================================
+* :mod:`~numeraud.sandbox.rounds`: opening, closing, fast-forward, the tick (``RoundBook``);
+* :mod:`~numeraud.sandbox.accounts`: API keys, models, webhooks (``Accounts``);
+* :mod:`~numeraud.sandbox.catalogue`: dataset names, files, releases (``DatasetCatalogue``);
+* :mod:`~numeraud.sandbox.submissions`: uploads and their validation (``Submissions``);
+* :mod:`~numeraud.sandbox.resolution`: scoring a closed round (``Resolver``).
 """
 
 from __future__ import annotations
