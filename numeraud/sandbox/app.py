@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from numeraud.common.logs import get_logger
-from numeraud.sandbox.core import SandboxCore, SandboxOptions
+from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.faults import FaultRule
+from numeraud.sandbox.options import SandboxOptions
 from numeraud.sandbox.server import SandboxHTTPServer
 
 #: How often the schedule is evaluated (seconds). Rounds open within this of their time.

@@ -16,8 +16,9 @@ import pytest
 from numerai_tools.scoring import numerai_corr
 from sklearn.linear_model import Ridge
 
-import numeraud.sandbox.datagen as datagen
+import numeraud
 from numeraud.sandbox.datagen import SIZES, DatasetGenerator, SizeSpec, size_spec
+from numeraud.sandbox.datagen.sizes import FEATURE_GROUPS
 
 VERSION = "v5.2"
 ID_RE = re.compile(r"^n[0-9a-f]{15}$")
@@ -300,7 +301,7 @@ def test_features_json_lists_the_file_columns_with_nested_tiers(tiny: DatasetGen
 def test_features_json_has_every_group_and_the_groups_split_all(tiny: DatasetGenerator) -> None:
     sets = features_json(tiny)["feature_sets"]
     assert isinstance(sets, dict)
-    groups = list(datagen.FEATURE_GROUPS)
+    groups = list(FEATURE_GROUPS)
     assert set(groups) <= set(sets)
     grouped = [name for group in groups for name in sets[group]]
     assert sorted(grouped) == sorted(sets["all"])
@@ -466,7 +467,7 @@ def test_full_width_live_round_and_version_stay_under_one_and_a_half_gb(tmp_path
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         """
     )
-    package_root = str(Path(datagen.__file__).resolve().parents[2])
+    package_root = str(Path(numeraud.__file__).resolve().parents[1])
     paths = [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     child = subprocess.run(

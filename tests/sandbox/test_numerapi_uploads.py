@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from numeraud.sandbox import Sandbox
-from numeraud.sandbox.core import Score
+from numeraud.sandbox.records import Score
 
 
 def live_predictions(sandbox: Sandbox, round_number: int = 1) -> pd.DataFrame:

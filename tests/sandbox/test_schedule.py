@@ -9,7 +9,8 @@ import pytest
 
 from numeraud.sandbox import Sandbox, SandboxOptions
 from numeraud.sandbox.clock import DailySchedule, IntervalSchedule, VirtualClock
-from numeraud.sandbox.core import AdminError, SandboxCore
+from numeraud.sandbox.core import SandboxCore
+from numeraud.sandbox.errors import AdminError
 from tests.helpers import wait_for
 
 TUESDAY = datetime(2026, 11, 24, tzinfo=UTC)  # a Tuesday

@@ -104,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def options_from_args(args: argparse.Namespace, data_dir: Path) -> SandboxOptions:
     """Translate parsed flags into :class:`SandboxOptions`."""
     from numeraud.sandbox import SandboxOptions  # noqa: PLC0415 - see SIZES
-    from numeraud.sandbox.core import SandboxKey  # noqa: PLC0415
+    from numeraud.sandbox.options import SandboxKey  # noqa: PLC0415
 
     extra_keys = tuple(
         SandboxKey(public, secret, name=f"extra-{index}")
@@ -138,7 +138,7 @@ def options_from_args(args: argparse.Namespace, data_dir: Path) -> SandboxOption
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM."""
     from numeraud.sandbox import Sandbox  # noqa: PLC0415 - see SIZES
-    from numeraud.sandbox.core import AdminError  # noqa: PLC0415
+    from numeraud.sandbox.errors import AdminError  # noqa: PLC0415
 
     logs.configure(stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="numeraud-sandbox-") as scratch:

@@ -36,17 +36,12 @@ class Calendar:
 
     def open_next(self) -> tuple[int, datetime]:
         """Jump to just after the next round's open; returns its number and (virtual) open time."""
-        core = self.sandbox.core
-        before = core.current_round().number
         now = self.now()
-        slot = core.schedule.slots_between(now, now + timedelta(days=8))[0]
-        # Not advance()'s answer: the sandbox's clock thread may open the round first, at the
-        # same moment, and then advance() reports none.
-        self.sandbox.advance((slot.open - now).total_seconds() + 1.0)
-        opened = core.current_round()
-        if opened.number <= before:
+        slot = self.sandbox.core.schedule.slots_between(now, now + timedelta(days=8))[0]
+        opened = self.sandbox.advance((slot.open - now).total_seconds() + 1.0)
+        if not opened:
             raise DemoFailed("the sandbox opened no round when its clock was fast-forwarded")
-        return opened.number, slot.open
+        return opened[-1], slot.open
 
     def close(self, number: int) -> datetime:
         """Jump to just after round ``number``'s deadline; returns that (virtual) deadline."""

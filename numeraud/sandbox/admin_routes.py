@@ -1,0 +1,110 @@
+"""The admin API over HTTP (``/admin/...``): JSON in, JSON out, errors with a code and a message."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from numeraud.sandbox.core import SandboxCore
+from numeraud.sandbox.errors import AdminError, ApiError
+from numeraud.sandbox.faults import FaultError, FaultRule
+from numeraud.sandbox.http_plumbing import RequestPlumbing
+
+MAX_ADMIN_BODY = 64 * 1024
+
+
+class AdminRoutes(RequestPlumbing):
+    """Reads an admin request, runs it with :func:`dispatch` and answers it (or the error)."""
+
+    def _admin(self, method: str, path: str, started: float) -> None:
+        now = datetime.now(UTC)
+        try:
+            body: dict[str, Any] = {}
+            if method == "POST":
+                raw = self._read_body(MAX_ADMIN_BODY)
+                if raw is None:
+                    return
+                if raw.strip():
+                    loaded = json.loads(raw)
+                    if not isinstance(loaded, dict):
+                        raise AdminError("the request body must be a JSON object")
+                    body = loaded
+            query = parse_qs(urlsplit(self.path).query)
+            result = dispatch(self.server.core, method, path, query=query, body=body, now=now)
+        except json.JSONDecodeError as exc:
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": {"code": "bad_json", "message": str(exc)}})
+        except (AdminError, FaultError) as exc:
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": {"code": "bad_request", "message": str(exc)}})
+        except ApiError as exc:
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": {"code": "rejected", "message": str(exc)}})
+        except LookupError as exc:
+            self._send_json(HTTPStatus.NOT_FOUND, {"error": {"code": "not_found", "message": str(exc)}})
+        else:
+            self._send_json(HTTPStatus.OK, result)
+        self._record("admin", started)
+
+
+def _number(body: dict[str, Any], key: str, kind: type, *, optional: bool = False) -> float | int | None:
+    value = body.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise AdminError(f"{key}: required")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AdminError(f"{key}: must be a number")
+    result: float | int = kind(value)
+    return result
+
+
+def dispatch(
+    core: SandboxCore, method: str, path: str, *, query: dict[str, list[str]], body: dict[str, Any], now: datetime
+) -> Any:
+    """Run one admin request on ``core``; returns its JSON answer, raises for a bad or unknown one."""
+    route = (method, path.rstrip("/"))
+    if route == ("POST", "/admin/round/open"):
+        return {"round": core.open_round(now, _number(body, "window", float, optional=True)).number}
+    if route == ("POST", "/admin/round/close"):
+        return {"round": core.close_round(now).number}
+    if route == ("POST", "/admin/round/resolve"):
+        number = _number(body, "round", int, optional=True) or core.current_round().number
+        scores = core.resolve(int(number), now)
+        return {"round": number, "scores": len(scores)}
+    if route == ("POST", "/admin/clock/advance"):
+        seconds = _number(body, "seconds", float)
+        crossed = core.advance(float(seconds or 0), now)
+        return {
+            "opened": [r.number for r in crossed],
+            "offset_seconds": core.clock.offset.total_seconds(),
+        }
+    if route == ("POST", "/admin/dataset/release"):
+        version = body.get("version")
+        if not isinstance(version, str):
+            raise AdminError("version: required, a string such as v5.3")
+        return {"version": version, "files": core.release_dataset(version, now)}
+    if route == ("POST", "/admin/dataset/validation-update"):
+        version = body.get("version")
+        eras = _number(body, "eras", int, optional=True) or 1
+        return {"files": core.update_validation(version if isinstance(version, str) else None, int(eras))}
+    if route == ("POST", "/admin/faults"):
+        rules_json = body.get("rules", [body])
+        if not isinstance(rules_json, list):
+            raise AdminError("rules: must be a list of fault rules")
+        rules = [FaultRule.from_json(item) for item in rules_json]
+        core.faults.add(rules)
+        return {"faults": core.faults.rules()}
+    if route == ("GET", "/admin/faults"):
+        return {"faults": core.faults.rules()}
+    if route == ("DELETE", "/admin/faults"):
+        core.faults.clear()
+        return {"faults": []}
+    if route == ("GET", "/admin/uploads"):
+        return {"uploads": core.uploads_json()}
+    if route == ("GET", "/admin/requests"):
+        limit = int(query.get("limit", ["1000"])[0])
+        return {"requests": list(core.requests)[-limit:]}
+    if route == ("GET", "/admin/status"):
+        return core.status_json(now)
+    raise LookupError(f"no admin route {method} {path}")

@@ -1,0 +1,152 @@
+"""Uploads and submissions: upload slots, Numerai's validation of a predictions file, the upload log."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from numeraud.numerai.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
+from numeraud.sandbox.accounts import Accounts
+from numeraud.sandbox.errors import ApiError
+from numeraud.sandbox.records import CLASSIC, PendingUpload, Round, SandboxState, Submission, UploadRecord, iso
+
+#: The largest predictions file an upload URL takes.
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+
+
+def _check_classic(tournament: int) -> None:
+    if tournament != CLASSIC:
+        raise ApiError(f"Tournament {tournament} is not served by the sandbox (Classic is 8)")
+
+
+class Submissions:
+    """``submission_upload_auth``, the PUT it hands out and ``create_submission`` (state under ``lock``)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        state: SandboxState,
+        *,
+        lock: threading.RLock,
+        accounts: Accounts,
+        current_round: Callable[[], Round],
+    ) -> None:
+        """Keep uploaded files in ``data_dir/.uploads``; live universes are read from ``data_dir``."""
+        self.data_dir = data_dir
+        self.state = state
+        self.lock = lock
+        self.accounts = accounts
+        self.current_round = current_round
+        self.upload_dir = data_dir / ".uploads"
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+
+    def upload_auth(self, filename: str, tournament: int, model_id: str | None) -> PendingUpload:
+        """Hand out an upload slot (``submission_upload_auth``)."""
+        _check_classic(tournament)
+        model = self.accounts.model(model_id)
+        base = Path(filename).name or "predictions.csv"
+        token = secrets.token_urlsafe(24)
+        key = f"{model.id}/{uuid.uuid4()}-{base}"
+        pending = PendingUpload(
+            token=token,
+            key=key,
+            model_id=model.id,
+            client_filename=base,
+            path=self.upload_dir / f"{token}.csv",
+        )
+        with self.lock:
+            self.state.pending[token] = pending
+        return pending
+
+    def pending_upload(self, token: str) -> PendingUpload | None:
+        """The upload slot behind a PUT URL's token."""
+        with self.lock:
+            return self.state.pending.get(token)
+
+    def create_submission(self, filename: str, tournament: int, model_id: str | None, now: datetime) -> str:
+        """Validate an uploaded file with Numerai's rules and record it (``create_submission``)."""
+        _check_classic(tournament)
+        model = self.accounts.model(model_id)
+        with self.lock:
+            pending = next((p for p in self.state.pending.values() if p.key == filename), None)
+        if pending is None or pending.model_id != model.id:
+            raise ApiError(f"Upload not found: {filename}")
+        current = self.current_round()
+        record = UploadRecord(
+            model=model.name,
+            model_id=model.id,
+            round=current.number,
+            filename=pending.client_filename,
+            rows=None,
+            accepted=False,
+            reason=None,
+            submission_id=None,
+            at=now,
+        )
+        try:
+            if not pending.received:
+                raise SubmissionInvalid("invalid_submission_file: no file was uploaded to the upload URL")
+            frame = read_predictions_csv(pending.path.read_bytes())
+            record.rows = len(frame)
+            validate_predictions(self.live_ids(current.number), frame)
+        except SubmissionInvalid as exc:
+            record.reason = str(exc)
+            with self.lock:
+                self.state.uploads.append(record)
+            raise ApiError(str(exc)) from exc
+        submission = Submission(
+            id=str(uuid.uuid4()),
+            model_id=model.id,
+            round=current.number,
+            filename=pending.key,
+            path=pending.path,
+            inserted_at=now,
+            late=not current.is_open(now),
+        )
+        with self.lock:
+            for earlier in self.state.submissions:
+                if earlier.model_id == model.id and earlier.round == current.number:
+                    earlier.selected = False
+            self.state.submissions.append(submission)
+            self.state.pending.pop(pending.token, None)
+            record.accepted = True
+            record.submission_id = submission.id
+            self.state.uploads.append(record)
+        return submission.id
+
+    def live_ids(self, round_number: int) -> pd.Index:
+        """The live universe of a round (the ids of its live file)."""
+        with self.lock:
+            version = self.state.versions[0]
+        path = self.data_dir / version / f"live_{round_number}.parquet"
+        return pd.read_parquet(path, columns=[]).index
+
+    def submissions_of(self, model_id: str) -> list[Submission]:
+        """A model's submissions, oldest first."""
+        with self.lock:
+            return [s for s in self.state.submissions if s.model_id == model_id]
+
+    def uploads_json(self) -> list[dict[str, Any]]:
+        """Every ``create_submission`` seen: model, round, file, rows, accepted or why not."""
+        with self.lock:
+            return [
+                {
+                    "model": u.model,
+                    "model_id": u.model_id,
+                    "round": u.round,
+                    "filename": u.filename,
+                    "rows": u.rows,
+                    "accepted": u.accepted,
+                    "reason": u.reason,
+                    "submission_id": u.submission_id,
+                    "at": iso(u.at),
+                }
+                for u in self.state.uploads
+            ]
