@@ -11,6 +11,7 @@ dataclass, a ``_parse_x(table, key)`` function and one entry there.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -232,7 +233,8 @@ class _Table:
 
     def seconds(self, name: str, default: float) -> float:
         value = self.raw(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        # TOML has nan and inf; neither is a number of seconds (nan compares false to everything).
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise self.error(name, "must be a positive number of seconds")
         return float(value)
 

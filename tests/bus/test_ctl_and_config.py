@@ -138,6 +138,24 @@ def test_config_errors_name_the_key_and_the_file(tmp_path: Path, text: str, mess
     assert str(info.value).endswith(f"(in {path.resolve()})")
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("bus", "heartbeat_interval"),
+        ("poll", "idle_interval"),
+        ("handlers.a", "timeout"),
+        ("handlers.a", "retry_backoff"),
+    ],
+)
+def test_nan_and_inf_are_not_a_number_of_seconds(tmp_path: Path, table: str, key: str, value: str) -> None:
+    klass = 'class = "m:C"\n' if table.startswith("handlers") else ""
+    path = _write(tmp_path, f"[{table}]\n{klass}{key} = {value}\n")
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == f"{table}.{key}: must be a positive number of seconds (in {path.resolve()})"
+
+
 def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:
     cfg = config.load(_write(tmp_path, '[paths]\nstate_dir = "/srv/nd"\nruntime_dir = "/run/x"\n'))
     assert cfg.paths.data_dir == Path("/srv/nd/data")
