@@ -475,6 +475,8 @@ def load(path: Path | str | None = None) -> Config:
         raise ConfigError("", f"cannot read: {exc.strerror}", path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"not valid TOML: {exc}", path) from None
+    except UnicodeDecodeError as exc:  # tomllib decodes the bytes itself, and lets this through
+        raise ConfigError("", f"not valid TOML: not UTF-8 (byte {exc.start})", path) from None
     return parse(data, path.resolve())
 
 

@@ -156,6 +156,14 @@ def test_nan_and_inf_are_not_a_number_of_seconds(tmp_path: Path, table: str, key
     assert str(info.value) == f"{table}.{key}: must be a positive number of seconds (in {path.resolve()})"
 
 
+def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "numeraud.toml"
+    path.write_bytes(b'[numerai]\napi_url = "\xff\xfe"\n')
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == f"not valid TOML: not UTF-8 (byte 21) (in {path.resolve()})"
+
+
 def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:
     cfg = config.load(_write(tmp_path, '[paths]\nstate_dir = "/srv/nd"\nruntime_dir = "/run/x"\n'))
     assert cfg.paths.data_dir == Path("/srv/nd/data")
