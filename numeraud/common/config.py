@@ -477,6 +477,8 @@ def load(path: Path | str | None = None) -> Config:
         raise ConfigError("", f"not valid TOML: {exc}", path) from None
     except UnicodeDecodeError as exc:  # tomllib decodes the bytes itself, and lets this through
         raise ConfigError("", f"not valid TOML: not UTF-8 (byte {exc.start})", path) from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise ConfigError("", "not valid TOML: nested too deeply", path) from None
     return parse(data, path.resolve())
 
 

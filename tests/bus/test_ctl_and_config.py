@@ -164,6 +164,15 @@ def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_pa
     assert str(info.value) == f"not valid TOML: not UTF-8 (byte 21) (in {path.resolve()})"
 
 
+@pytest.mark.parametrize("opening", ["[", "{a = "])
+def test_a_config_nested_thousands_deep_is_a_config_error_naming_the_file(tmp_path: Path, opening: str) -> None:
+    closing = "]" if opening == "[" else "}"
+    path = _write(tmp_path, "x = " + opening * 5000 + "1" + closing * 5000 + "\n")
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == f"not valid TOML: nested too deeply (in {path.resolve()})"
+
+
 def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:
     cfg = config.load(_write(tmp_path, '[paths]\nstate_dir = "/srv/nd"\nruntime_dir = "/run/x"\n'))
     assert cfg.paths.data_dir == Path("/srv/nd/data")
