@@ -173,6 +173,59 @@ def test_a_config_nested_thousands_deep_is_a_config_error_naming_the_file(tmp_pa
     assert str(info.value) == f"not valid TOML: nested too deeply (in {path.resolve()})"
 
 
+SECRET_FILE_SETTINGS = [
+    ("bus.curve.server_key", "[bus.curve]\nserver_key = {path}\n"),
+    ("bus.curve.client_key", "[bus.curve]\nclient_key = {path}\n"),
+    ("handlers.up.options.secret_key_file", '[handlers.up]\nclass = "m:C"\noptions = {{ secret_key_file = {path} }}\n'),
+    ("handlers.note.options.urls_file", '[handlers.note]\nclass = "m:C"\noptions = {{ urls_file = {path} }}\n'),
+]
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
+@pytest.mark.parametrize(("key", "text"), SECRET_FILE_SETTINGS, ids=[k for k, _ in SECRET_FILE_SETTINGS])
+def test_a_secret_file_the_group_or_others_can_read_is_refused_naming_it_and_its_mode(
+    tmp_path: Path, key: str, text: str, mode: int
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t\n")
+    secret.chmod(mode)
+    path = _write(tmp_path, text.format(path=json.dumps(str(secret))))
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == (
+        f"{key}: {secret} holds a secret but its mode {mode:04o} lets the group or others access it: "
+        f"chmod 0600 {secret} (in {path.resolve()})"
+    )
+
+
+@pytest.mark.parametrize(("key", "text"), SECRET_FILE_SETTINGS, ids=[k for k, _ in SECRET_FILE_SETTINGS])
+def test_a_secret_file_of_mode_0600_or_one_not_there_is_accepted(tmp_path: Path, key: str, text: str) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t\n")
+    secret.chmod(0o600)
+    assert config.load(_write(tmp_path, text.format(path=json.dumps(str(secret))))).path is not None
+    missing = json.dumps(str(tmp_path / "missing"))
+    assert config.load(_write(tmp_path, text.format(path=missing))).path is not None
+
+
+def test_the_supervisor_refuses_a_readable_secret_file_with_exit_78(tmp_path: Path) -> None:
+    secret = tmp_path / "secret_key"
+    secret.write_text("s3cr3t\n")
+    secret.chmod(0o644)
+    path = _write(
+        tmp_path,
+        f'[paths]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n[poll]\nenabled = false\n'
+        f'[handlers.up]\nclass = "m:C"\noptions = {{ secret_key_file = "{secret}" }}\n',
+    )
+    result = _run([sys.executable, "-m", "numeraud.cli.main", "run"], path)
+    assert result.returncode == 78
+    assert result.stderr.strip() == (
+        f"numeraud: handlers.up.options.secret_key_file: {secret} holds a secret but its mode 0644 lets the group "
+        f"or others access it: chmod 0600 {secret} (in {path.resolve()})"
+    )
+    assert not (tmp_path / "s").exists()
+
+
 def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:
     cfg = config.load(_write(tmp_path, '[paths]\nstate_dir = "/srv/nd"\nruntime_dir = "/run/x"\n'))
     assert cfg.paths.data_dir == Path("/srv/nd/data")
