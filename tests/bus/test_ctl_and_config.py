@@ -81,6 +81,19 @@ def test_ctl_status_never_shows_a_secret_from_an_error_text(bus: Bus) -> None:
     assert secret not in json.dumps(notice)
 
 
+def test_a_notification_url_in_an_error_text_is_never_shown_or_logged(bus: Bus) -> None:
+    url = "json://127.0.0.1:9/hook/tok-0123456789abcdef"
+    bus.add_handler("a", max_attempts=1, options={"fail_kinds": ["round_begin"]})
+    bus.start_supervisor()
+    bus.start_handler("a", env={"NUMERAUD_NOTIFY_URLS": f"{url} mailto://someone@example.org"})
+    bus.append("round_begin", 1, note=url)
+    wait_for(lambda: bus.handler_status("a").get("state") == "blocked", what="a to be blocked")
+    result = bus.ctl("--json", "status")
+    assert json.loads(result.stdout)["handlers"]["a"]["last_error"].endswith("([redacted])")
+    assert url not in result.stdout
+    assert url not in (bus.root / "handler-a.log").read_text()
+
+
 def test_ctl_with_an_unknown_command_argument_is_a_usage_error(bus: Bus) -> None:
     bus.add_handler("a")
     bus.start_supervisor()
