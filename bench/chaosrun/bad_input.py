@@ -20,7 +20,8 @@
   must be as before and the supervisor alive; the long run adds atheris (coverage-guided, at least
   10,000 inputs each) against the frame decoder and the control-request handling in-process.
 
-``secret_leaks`` greps everything the run left for the sandbox's secret key.
+``secret_leaks`` greps everything the run left for the sandbox's secret key. With ``NCHAOS_KEEP=1``
+the installation's directory (config, logs, state) is kept for a look afterwards.
 """
 
 from __future__ import annotations
@@ -505,8 +506,7 @@ def run(quick: bool, seed: int, workdir: Path) -> dict[str, int | float]:
     rng = random.Random(seed)
     checks = Checks("bad_input")
     out: dict[str, int | float] = {}
-    if not os.environ.get("NCHAOS_SKIP_CONFIGS"):
-        out["bad_config_cases"], out["bad_config_ok"] = _bad_configs(quick, workdir / "configs", checks)
+    out["bad_config_cases"], out["bad_config_ok"] = _bad_configs(quick, workdir / "configs", checks)
     root = short_root("nci-")
     try:
         options = SandboxOptions(data_dir=workdir / "sandbox", size="tiny", seed=seed)
