@@ -463,9 +463,10 @@ def _idle(install: Installation) -> dict[str, Any] | None:
     return snap if all(h[0] == snap["head_seq"] for h in snap["handlers"].values()) else None
 
 
+#: Mutated into garbage. No HELLO with a configured name: one that survives its mutation is not
+#: garbage but a newer process taking the name, which fences the running one (by design).
 _SEED_MESSAGES: list[protocol.Message] = [
-    protocol.Hello(name="uploader", pid=1, last_seq=0),
-    protocol.Hello(name="ghost", pid=1),
+    protocol.Hello(name="ghost", pid=1, last_seq=0),
     protocol.Ack(seq=1, emitted=(protocol.Emitted("predictions_ready", 1, {"path": "/x"}),)),
     protocol.Nack(seq=1, error="boom"),
     protocol.Ping(),
