@@ -39,6 +39,8 @@ setup(
     extras_require={
         # LightGBM for the model handler (estimator = "lightgbm:LGBMRegressor")
         "lightgbm": ["lightgbm>=4.4"],
+        # coverage-guided fuzzing of the bus codec and control requests: bench/chaos.py's long run
+        "fuzz": ["atheris>=2.3"],
         "test": [
             "pytest>=8.0",
             "pytest-timeout>=2.3",

@@ -11,7 +11,9 @@ dataclass, a ``_parse_x(table, key)`` function and one entry there.
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -239,7 +241,8 @@ class _Table:
 
     def seconds(self, name: str, default: float) -> float:
         value = self.raw(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        # TOML has nan and inf; neither is a number of seconds (nan compares false to everything).
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise self.error(name, "must be a positive number of seconds")
         return float(value)
 
@@ -483,7 +486,32 @@ def load(path: Path | str | None = None) -> Config:
         raise ConfigError("", f"cannot read: {exc.strerror}", path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"not valid TOML: {exc}", path) from None
-    return parse(data, path.resolve())
+    except UnicodeDecodeError as exc:  # tomllib decodes the bytes itself, and lets this through
+        raise ConfigError("", f"not valid TOML: not UTF-8 (byte {exc.start})", path) from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise ConfigError("", "not valid TOML: nested too deeply", path) from None
+    config = parse(data, path.resolve())
+    _refuse_readable_secret_files(config)
+    return config
+
+
+def _refuse_readable_secret_files(config: Config) -> None:
+    """Refuse a file named here that holds a secret (a CURVE secret certificate, the uploader's
+    ``secret_key_file``, the notifier's ``urls_file``) when its group or others may access it, as
+    ssh refuses such a private key. A file that is not there (or not ours to stat) is left to its reader."""
+    named = [(f"bus.curve.{k}", getattr(config.bus.curve, k)) for k in ("server_key", "client_key")]
+    for handler in config.handlers.values():
+        for option in ("secret_key_file", "urls_file"):
+            if isinstance(handler.options.get(option), str):
+                named.append((f"handlers.{handler.name}.options.{option}", Path(handler.options[option])))
+    for key, secret in named:
+        try:
+            mode = stat.S_IMODE(secret.stat().st_mode) if secret is not None else 0
+        except OSError:
+            continue
+        if mode & 0o077:
+            problem = f"{secret} holds a secret but its mode {mode:04o} lets the group or others access it"
+            raise ConfigError(key, f"{problem}: chmod 0600 {secret}", config.path)
 
 
 __all__ = [

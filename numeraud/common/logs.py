@@ -94,17 +94,19 @@ def get_logger(name: str, **context: Any) -> Any:
 
 
 #: Environment variables whose values are secrets wherever they turn up (error texts, status).
-SECRET_ENV_MARKERS = ("SECRET", "PASSWORD", "TOKEN", "PRIVATE")
+#: ``NUMERAUD_NOTIFY_URLS`` holds Apprise URLs, which carry the services' tokens.
+SECRET_ENV_MARKERS = ("SECRET", "PASSWORD", "TOKEN", "PRIVATE", "NOTIFY_URLS")
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> frozenset[str]:
-    """Values of secret-looking environment variables (``NUMERAI_SECRET_KEY``...), 8 chars or more."""
+    """Values of secret-looking environment variables (``NUMERAI_SECRET_KEY``...), 8 chars or more;
+    a value of several words (``NUMERAUD_NOTIFY_URLS``: URLs apart by spaces) also gives each word."""
     env = os.environ if env is None else env
-    return frozenset(
-        value
-        for name, value in env.items()
-        if len(value) >= 8 and any(marker in name.upper() for marker in SECRET_ENV_MARKERS)
-    )
+    found: set[str] = set()
+    for name, value in env.items():
+        if any(marker in name.upper() for marker in SECRET_ENV_MARKERS):
+            found.update(v for v in (value, *value.split()) if len(v) >= 8)
+    return frozenset(found)
 
 
 def scrub_text(text: str, secrets: frozenset[str]) -> str:

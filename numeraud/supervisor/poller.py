@@ -34,7 +34,7 @@ from numeraud.common.failpoints import Failpoints
 from numeraud.common.logs import get_logger
 from numeraud.numerai.client import NumeraiClient, NumeraiError, NumeraiRejected, NumeraiUnavailable
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
-from numeraud.supervisor.datasync import DatasetSync, DiskFull, KnownFile, SyncedFile
+from numeraud.supervisor.datasync import DatasetSync, DiskFull, KnownFile, SyncedFile, intact
 from numeraud.supervisor.tournament import Action, PollPolicy, RoundInfo, decide, latest_version
 
 ROUND_QUERY = """
@@ -346,6 +346,10 @@ class TournamentFollower:
         self, version: str, info: RoundInfo, deadline: float, files: list[tuple[str, SyncedFile]]
     ) -> bool:
         names = [f"{version}/{name}" for name in self.settings.training_files]
+        for name in names:
+            if name in self.known and not intact(self.sync.data_dir / name, self.known[name].size):
+                self.log.warning("file_damaged", file=name, reason="its size or footer changed since it was synced")
+                del self.known[name]  # fetched whole again, not taken as unchanged for its ETag
         missing = [name for name in names if name not in self.known or not (self.sync.data_dir / name).exists()]
         new_version = self.state.get(STATE_VERSION) != version
         if new_version or missing:

@@ -81,6 +81,19 @@ def test_ctl_status_never_shows_a_secret_from_an_error_text(bus: Bus) -> None:
     assert secret not in json.dumps(notice)
 
 
+def test_a_notification_url_in_an_error_text_is_never_shown_or_logged(bus: Bus) -> None:
+    url = "json://127.0.0.1:9/hook/tok-0123456789abcdef"
+    bus.add_handler("a", max_attempts=1, options={"fail_kinds": ["round_begin"]})
+    bus.start_supervisor()
+    bus.start_handler("a", env={"NUMERAUD_NOTIFY_URLS": f"{url} mailto://someone@example.org"})
+    bus.append("round_begin", 1, note=url)
+    wait_for(lambda: bus.handler_status("a").get("state") == "blocked", what="a to be blocked")
+    result = bus.ctl("--json", "status")
+    assert json.loads(result.stdout)["handlers"]["a"]["last_error"].endswith("([redacted])")
+    assert url not in result.stdout
+    assert url not in (bus.root / "handler-a.log").read_text()
+
+
 def test_ctl_with_an_unknown_command_argument_is_a_usage_error(bus: Bus) -> None:
     bus.add_handler("a")
     bus.start_supervisor()
@@ -137,6 +150,94 @@ def test_config_errors_name_the_key_and_the_file(tmp_path: Path, text: str, mess
         config.load(path)
     assert message in str(info.value)
     assert str(info.value).endswith(f"(in {path.resolve()})")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("bus", "heartbeat_interval"),
+        ("poll", "idle_interval"),
+        ("handlers.a", "timeout"),
+        ("handlers.a", "retry_backoff"),
+    ],
+)
+def test_nan_and_inf_are_not_a_number_of_seconds(tmp_path: Path, table: str, key: str, value: str) -> None:
+    klass = 'class = "m:C"\n' if table.startswith("handlers") else ""
+    path = _write(tmp_path, f"[{table}]\n{klass}{key} = {value}\n")
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == f"{table}.{key}: must be a positive number of seconds (in {path.resolve()})"
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "numeraud.toml"
+    path.write_bytes(b'[numerai]\napi_url = "\xff\xfe"\n')
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == f"not valid TOML: not UTF-8 (byte 21) (in {path.resolve()})"
+
+
+@pytest.mark.parametrize("opening", ["[", "{a = "])
+def test_a_config_nested_thousands_deep_is_a_config_error_naming_the_file(tmp_path: Path, opening: str) -> None:
+    closing = "]" if opening == "[" else "}"
+    path = _write(tmp_path, "x = " + opening * 5000 + "1" + closing * 5000 + "\n")
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == f"not valid TOML: nested too deeply (in {path.resolve()})"
+
+
+SECRET_FILE_SETTINGS = [
+    ("bus.curve.server_key", "[bus.curve]\nserver_key = {path}\n"),
+    ("bus.curve.client_key", "[bus.curve]\nclient_key = {path}\n"),
+    ("handlers.up.options.secret_key_file", '[handlers.up]\nclass = "m:C"\noptions = {{ secret_key_file = {path} }}\n'),
+    ("handlers.note.options.urls_file", '[handlers.note]\nclass = "m:C"\noptions = {{ urls_file = {path} }}\n'),
+]
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
+@pytest.mark.parametrize(("key", "text"), SECRET_FILE_SETTINGS, ids=[k for k, _ in SECRET_FILE_SETTINGS])
+def test_a_secret_file_the_group_or_others_can_read_is_refused_naming_it_and_its_mode(
+    tmp_path: Path, key: str, text: str, mode: int
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t\n")
+    secret.chmod(mode)
+    path = _write(tmp_path, text.format(path=json.dumps(str(secret))))
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == (
+        f"{key}: {secret} holds a secret but its mode {mode:04o} lets the group or others access it: "
+        f"chmod 0600 {secret} (in {path.resolve()})"
+    )
+
+
+@pytest.mark.parametrize(("key", "text"), SECRET_FILE_SETTINGS, ids=[k for k, _ in SECRET_FILE_SETTINGS])
+def test_a_secret_file_of_mode_0600_or_one_not_there_is_accepted(tmp_path: Path, key: str, text: str) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t\n")
+    secret.chmod(0o600)
+    assert config.load(_write(tmp_path, text.format(path=json.dumps(str(secret))))).path is not None
+    missing = json.dumps(str(tmp_path / "missing"))
+    assert config.load(_write(tmp_path, text.format(path=missing))).path is not None
+
+
+def test_the_supervisor_refuses_a_readable_secret_file_with_exit_78(tmp_path: Path) -> None:
+    secret = tmp_path / "secret_key"
+    secret.write_text("s3cr3t\n")
+    secret.chmod(0o644)
+    path = _write(
+        tmp_path,
+        f'[paths]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n[poll]\nenabled = false\n'
+        f'[handlers.up]\nclass = "m:C"\noptions = {{ secret_key_file = "{secret}" }}\n',
+    )
+    result = _run([sys.executable, "-m", "numeraud.cli.main", "run"], path)
+    assert result.returncode == 78
+    assert result.stderr.strip() == (
+        f"numeraud: handlers.up.options.secret_key_file: {secret} holds a secret but its mode 0644 lets the group "
+        f"or others access it: chmod 0600 {secret} (in {path.resolve()})"
+    )
+    assert not (tmp_path / "s").exists()
 
 
 def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:

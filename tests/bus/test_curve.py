@@ -49,6 +49,8 @@ def _keys(root: Path) -> dict[str, Path]:
         public, secret = zmq.auth.create_certificates(str(keys), name)
         out[name] = Path(public)
         out[f"{name}_secret"] = Path(secret)
+        for path in (public, secret):  # pyzmq writes them 0644; numeraud refuses a secret others can read
+            os.chmod(path, 0o600)
     os.link(out["good"], authorized / "good.key")
     out["authorized"] = authorized
     return out

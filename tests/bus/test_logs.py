@@ -38,3 +38,10 @@ def test_secret_looking_keys_are_redacted_in_any_case() -> None:
     assert line["token"] == line["Secret_Key"] == line["API_KEY"] == line["password"] == "[redacted]"
     assert line["harmless"] == "ok"
     assert "t0k3n-value" not in json.dumps(line)
+
+
+def test_notification_urls_are_secret_values_each_and_together() -> None:
+    first, second = "json://127.0.0.1:8/hook/tok-aaaa", "ntfy://tok-bbbbbbbb@ntfy.sh/topic"
+    found = logs.secret_values({"NUMERAUD_NOTIFY_URLS": f"{first} {second}", "HOME": "/root/not-a-secret"})
+    assert found == {f"{first} {second}", first, second}
+    assert logs.scrub_text(f"failed to reach {second}", found) == "failed to reach [redacted]"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +231,17 @@ def test_a_store_refuses_use_from_a_thread_other_than_the_one_that_opened_it(tmp
         assert store.head_seq() == 0  # the owning thread still can
     finally:
         store.close()
+
+
+def test_a_new_database_and_its_wal_and_shm_are_0640_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        store = Store(tmp_path / "numeraud.db")
+        store.append_event("round_begin", 1, {})
+    finally:
+        os.umask(old)
+    try:
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    finally:
+        store.close()
+    assert modes == {"numeraud.db": 0o640, "numeraud.db-wal": 0o640, "numeraud.db-shm": 0o640}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -328,3 +328,26 @@ def test_round_deadline_near_is_not_published_for_a_deadline_that_passed_unseen(
     follower.poll()
     assert ("round_closed", number) in recorder.events()
     assert ("round_deadline_near", number) not in recorder.events()
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("train.parquet", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
+        ("validation.parquet", lambda p: p.write_bytes(p.read_bytes()[:-8] + b"\0" * 8)),
+        ("features.json", lambda p: p.write_bytes(b"\0" * p.stat().st_size)),
+    ],
+    ids=["truncated", "footer_overwritten", "zeroed_same_size"],
+)
+def test_a_training_file_damaged_between_rounds_is_downloaded_again_before_the_next_round(
+    sandbox: Sandbox, tmp_path: Path, name: str, damage: Callable[[Path], object]
+) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    path = tmp_path / "data" / "v5.2" / name
+    damage(path)
+    sandbox.open_round()
+    follower.poll()
+    assert path.read_bytes() == (sandbox.core.options.data_dir / "v5.2" / name).read_bytes()
+    assert ("new_training_data", 2) in recorder.events()
