@@ -119,6 +119,8 @@ class TournamentFollower:
         self.failures = 0
         self.latest: RoundInfo | None = None
         self.last_poll: float | None = None
+        #: When this follower last heard from Numerai (``None``: not yet in this process).
+        self.last_look: datetime | None = None
         self.last_error: str | None = None
         #: Monotonic time of the follower's last sign of life: a poll began, or a call is retried.
         self.last_progress = time.monotonic()
@@ -154,6 +156,7 @@ class TournamentFollower:
         self.last_error = None
         self.failpoints.hit("mid_poll")
         now = self.now()
+        previous_look, self.last_look = self.last_look, now
         if current is not None:
             if self.latest is not None and current.number != self.latest.number:
                 self.state[STATE_PREVIOUS_OPEN] = self.latest.open_time.isoformat()
@@ -163,10 +166,10 @@ class TournamentFollower:
         processed = self.state.get(STATE_PROCESSED)
         decision = decide(int(processed) if processed else None, current, now)
         if decision.action is Action.PROCESS and decision.round is not None:
-            self._report_missed(decision.missed, now)
+            self._report_missed(decision.missed, now, previous_look)
             self._process(decision.round)
         elif decision.action is Action.MISSED and decision.round is not None:
-            self._report_missed(decision.missed, now, latest=decision.round)
+            self._report_missed(decision.missed, now, previous_look, latest=decision.round)
         elif decision.action is Action.BASELINE and decision.round is not None:
             self.log.info("round_baseline", round=decision.round.number, reason="closed when first seen")
             self._commit(Publication(state={STATE_PROCESSED: str(decision.round.number)}))
@@ -246,12 +249,23 @@ class TournamentFollower:
         for name, synced in publication.files:
             self.known[name] = KnownFile(synced.size, synced.sha256, synced.etag)
 
-    def _report_missed(self, numbers: tuple[int, ...], now: datetime, latest: RoundInfo | None = None) -> None:
+    def _report_missed(
+        self, numbers: tuple[int, ...], now: datetime, previous_look: datetime | None, latest: RoundInfo | None = None
+    ) -> None:
         if not numbers:
             return
+        if previous_look is None:
+            reason = "opened and closed while numeraud was not running"
+        else:  # numeraud ran, but saw Numerai too seldom (or not at all) for this window
+            gap = (now - previous_look).total_seconds()
+            reason = (
+                f"opened and closed between two looks at Numerai {gap:.0f} s apart "
+                f"({previous_look.isoformat(timespec='seconds')} and {now.isoformat(timespec='seconds')}): "
+                "Numerai could not be reached, or the round's window was shorter than the poll interval"
+            )
         publication = Publication(state={STATE_PROCESSED: str(max(numbers))})
         for number in numbers:
-            payload: dict[str, Any] = {"round": number, "reason": "opened and closed while numeraud was not running"}
+            payload: dict[str, Any] = {"round": number, "reason": reason}
             if latest is not None and number == latest.number:
                 payload |= _round_payload(latest)
             publication.events.append(("round_missed", number, payload))

@@ -98,9 +98,18 @@ class PollPolicy:
             raise ValueError(f"poll intervals: fast_interval {problem}")
 
     def next_delay(self, latest: RoundInfo | None, previous_open: datetime | None, now: datetime) -> float:
-        """Seconds until the next poll, given the latest round seen and the one before it."""
+        """Seconds until the next poll, given the latest round seen and the one before it.
+
+        Never more than a quarter of the latest round's window (nor less than ``fast_interval``):
+        whatever the calendar, a round as long as the last one is seen while it is open, even
+        before its cadence can be guessed (an hour's window changes nothing at the usual intervals).
+        """
         if latest is None:
             return self.fast_interval
+        window = (latest.deadline - latest.open_time).total_seconds()
+        return min(self._by_calendar(latest, previous_open, now), max(self.fast_interval, window / 4))
+
+    def _by_calendar(self, latest: RoundInfo, previous_open: datetime | None, now: datetime) -> float:
         for expected in expected_next_opens(latest, previous_open):
             if expected - self.fast_before <= now <= expected + self.fast_after:
                 return self.fast_interval

@@ -185,6 +185,22 @@ def test_a_round_that_closed_while_away_is_reported_missed(sandbox: Sandbox, tmp
     restarted.poll()
     assert recorder.events()[4:] == [("round_missed", 2), ("round_missed", 3)]
     assert restarted.state["last_round_processed"] == "3"
+    assert recorder.payload("round_missed", 2)["reason"] == "opened and closed while numeraud was not running"
+
+
+def test_a_round_missed_while_numeraud_ran_says_it_was_between_two_looks(sandbox: Sandbox, tmp_path: Path) -> None:
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    sandbox.open_round()
+    sandbox.open_round()  # round 2 opens and closes before the follower looks again
+    sandbox.close_round()
+    follower.poll()
+    assert ("round_missed", 2) in recorder.events()
+    for number in (2, 3):
+        reason = str(recorder.payload("round_missed", number)["reason"])
+        assert reason.startswith("opened and closed between two looks at Numerai")
+        assert "not running" not in reason
 
 
 @pytest.mark.parametrize("kind", ["http_503", "malformed_json", "graphql_error", "reset", "hang"])

@@ -78,6 +78,17 @@ def test_polling_wakes_up_in_time_for_the_fast_window() -> None:
     assert policy.next_delay(latest, None, wednesday_window - timedelta(seconds=20)) == 20
 
 
+def test_polling_never_sleeps_past_a_quarter_of_the_latest_window() -> None:
+    policy = PollPolicy(idle_interval=60, fast_interval=0.5)
+    # a compressed calendar (8 s windows) whose cadence cannot be guessed yet: every 2 s, not 60
+    latest = round_at(3, TUESDAY_NOON, hours=8 / 3600)
+    assert policy.next_delay(latest, None, TUESDAY_NOON + timedelta(hours=5)) == 2.0
+    tiny = round_at(4, TUESDAY_NOON, hours=1 / 3600)  # but never under fast_interval
+    assert policy.next_delay(tiny, None, TUESDAY_NOON + timedelta(hours=5)) == 0.5
+    # Numerai's hour-long window changes nothing at the usual intervals
+    assert policy.next_delay(round_at(5, TUESDAY_NOON), None, TUESDAY_NOON + timedelta(hours=5)) == 60
+
+
 def test_bad_poll_intervals_are_refused() -> None:
     with pytest.raises(ValueError, match="poll intervals"):
         PollPolicy(idle_interval=1, fast_interval=5)
