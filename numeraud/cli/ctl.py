@@ -19,7 +19,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
-from numeraud.common.config import EX_CONFIG, Config, ConfigError, load
+from numeraud.common.config import Config, ConfigError
+from numeraud.common.config_file import load
+from numeraud.common.exitcodes import EX_CONFIG
 from numeraud.common.logs import scrub_text, secret_values
 from numeraud.common.protocol import API_VERSION
 from numeraud.control import ControlError

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from numeraud.common import config
+from numeraud.common import config_file
+from numeraud.common.config import ConfigError
 from tests.bus.conftest import ROOT, Bus
 from tests.helpers import wait_for
 
@@ -132,14 +133,14 @@ def _run(argv: list[str], config: Path) -> subprocess.CompletedProcess[str]:
 )
 def test_config_errors_name_the_key_and_the_file(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, text)
-    with pytest.raises(config.ConfigError) as info:
-        config.load(path)
+    with pytest.raises(ConfigError) as info:
+        config_file.load(path)
     assert message in str(info.value)
     assert str(info.value).endswith(f"(in {path.resolve()})")
 
 
 def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:
-    cfg = config.load(_write(tmp_path, '[paths]\nstate_dir = "/srv/nd"\nruntime_dir = "/run/x"\n'))
+    cfg = config_file.load(_write(tmp_path, '[paths]\nstate_dir = "/srv/nd"\nruntime_dir = "/run/x"\n'))
     assert cfg.paths.data_dir == Path("/srv/nd/data")
     assert cfg.bus.endpoint == "ipc:///run/x/bus.sock"
     assert cfg.numerai.api_url == "https://api-tournament.numer.ai"

@@ -11,7 +11,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from numeraud.common import config, protocol
+from numeraud.common import config_file, protocol
 from numeraud.common.config import DataConfig
 from numeraud.common.failpoints import Failpoints
 from numeraud.control import ControlError
@@ -31,7 +31,7 @@ BAD_EVENTS = [
 
 @pytest.fixture
 def dispatcher(tmp_path: Path) -> Iterator[Dispatcher]:
-    cfg = config.parse({"handlers": {"a": {"class": "m:C"}}, "paths": {"state_dir": str(tmp_path)}})
+    cfg = config_file.parse({"handlers": {"a": {"class": "m:C"}}, "paths": {"state_dir": str(tmp_path)}})
     store = Store(tmp_path / "db.sqlite")
     yield Dispatcher(store, cfg, lambda _peer, _frames: True, structlog.get_logger("test"), Failpoints(env={}))
     store.close()
