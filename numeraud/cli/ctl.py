@@ -27,7 +27,8 @@ from numeraud.common.protocol import API_VERSION
 from numeraud.control import ControlError
 from numeraud.control.client import ControlClient, NoReply, NotRunning
 from numeraud.supervisor.eventlog import store_status
-from numeraud.supervisor.store import Store, StoreError
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_connection import StoreError
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1

@@ -41,8 +41,10 @@ from numeraud.supervisor.session import (
     Transition,
     next_delivery,
 )
-from numeraud.supervisor.store import Ack as StoreAck
-from numeraud.supervisor.store import DatasetFile, NewEvent, Store, StoreError
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_connection import StoreError
+from numeraud.supervisor.store_records import Ack as StoreAck
+from numeraud.supervisor.store_records import DatasetFile, NewEvent
 
 SendFn = Callable[[bytes, list[bytes]], bool]
 

@@ -18,7 +18,9 @@ from typing import Any, Final, TypeVar
 
 from numeraud.common import protocol
 from numeraud.supervisor.session import waiting_on
-from numeraud.supervisor.store import DatasetFile, Store, StoreError
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_connection import StoreError
+from numeraud.supervisor.store_records import DatasetFile
 
 #: Largest payload accepted in the log (the EVENT that carries it must fit in a message).
 MAX_PAYLOAD_BYTES: Final = protocol.MAX_MESSAGE_BYTES - 4096
