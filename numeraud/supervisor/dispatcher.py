@@ -24,23 +24,23 @@ from numeraud.common import protocol
 from numeraud.common.config import Config
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.kinds import TOURNAMENT_KINDS
+from numeraud.supervisor.delivery_order import next_delivery
 from numeraud.supervisor.event_frames import EventFrames
 from numeraud.supervisor.eventlog import MAX_PAYLOAD_BYTES, EventLog, check_event, status_document
-from numeraud.supervisor.session import (
+from numeraud.supervisor.session import Session
+from numeraud.supervisor.session_actions import (
     Action,
     Attach,
     CommitAck,
     Deliver,
     Detach,
-    Policy,
     Reject,
     SaveCursor,
     Send,
-    Session,
     State,
     Transition,
-    next_delivery,
 )
+from numeraud.supervisor.session_policy import Policy
 from numeraud.supervisor.store import Store
 from numeraud.supervisor.store_connection import StoreError
 from numeraud.supervisor.store_records import Ack as StoreAck

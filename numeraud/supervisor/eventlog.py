@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 from numeraud.common import protocol
-from numeraud.supervisor.session import waiting_on
+from numeraud.supervisor.delivery_order import waiting_on
 from numeraud.supervisor.store import Store
 from numeraud.supervisor.store_connection import StoreError
 from numeraud.supervisor.store_records import DatasetFile
