@@ -26,7 +26,7 @@ from numeraud.common.logs import scrub_text, secret_values
 from numeraud.common.protocol import API_VERSION
 from numeraud.control import ControlError
 from numeraud.control.client import ControlClient, NoReply, NotRunning
-from numeraud.supervisor.eventlog import store_status
+from numeraud.supervisor.delivery_status import store_status
 from numeraud.supervisor.store import Store
 from numeraud.supervisor.store_connection import StoreError
 

@@ -88,4 +88,5 @@ class Reject:
     reason: str
 
 
+#: Every action an input of a session may return.
 Action = Send | Deliver | CommitAck | SaveCursor | Attach | Detach | Transition | Reject

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from numeraud.common.backoff import exponential_delay
+from numeraud.common.config import BusConfig, HandlerConfig
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,19 @@ class Policy:
     heartbeat_ms: int = 1000
     #: Heartbeat intervals of silence after which a peer is gone.
     liveness: int = 5
+
+    @classmethod
+    def of(cls, handler: HandlerConfig, bus: BusConfig) -> Policy:
+        """The rules of ``[handlers.NAME]`` on ``[bus]``; the grace is one heartbeat silence."""
+        return cls(
+            max_attempts=handler.max_attempts,
+            timeout=handler.timeout,
+            grace=bus.heartbeat_interval * bus.heartbeat_liveness,
+            backoff=handler.retry_backoff,
+            backoff_max=handler.retry_backoff_max,
+            heartbeat_ms=bus.heartbeat_ms,
+            liveness=bus.heartbeat_liveness,
+        )
 
     @property
     def silence(self) -> float:

@@ -18,10 +18,12 @@ from numeraud.supervisor.store_connection import StoreError, store_error, utcnow
 from numeraud.supervisor.store_events import EventTable
 from numeraud.supervisor.store_records import Ack, Cursor, DatasetFile, NewEvent, file_row
 
+#: Set one ``tournament`` key (parameters: key, value, updated).
 PUT_STATE: Final = (
     "INSERT INTO tournament (key, value, updated) VALUES (?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated"
 )
+#: Record one verified dataset file (parameters: :func:`~numeraud.supervisor.store_records.file_row`).
 PUT_FILE: Final = (
     "INSERT INTO dataset_files (version, name, size, sha256, etag, synced_at) VALUES (?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (version, name) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,"

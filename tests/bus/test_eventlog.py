@@ -15,7 +15,8 @@ from numeraud.common import config_file, protocol
 from numeraud.common.config import DataConfig
 from numeraud.common.failpoints import Failpoints
 from numeraud.control import ControlError
-from numeraud.supervisor.dispatcher import MAX_PAYLOAD_BYTES, Dispatcher
+from numeraud.supervisor.dispatcher import Dispatcher
+from numeraud.supervisor.event_checks import MAX_PAYLOAD_BYTES
 from numeraud.supervisor.following import FollowerService
 from numeraud.supervisor.poller import Publication
 from numeraud.supervisor.store import Store
