@@ -37,9 +37,10 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from numeraud.common.config import load  # noqa: E402
+from numeraud.common.config_file import load  # noqa: E402
 from numeraud.supervisor.loop import Supervisor  # noqa: E402
-from numeraud.supervisor.store import Ack, Store  # noqa: E402
+from numeraud.supervisor.store import Store  # noqa: E402
+from numeraud.supervisor.store_records import Ack  # noqa: E402
 
 
 class TimedStore(Store):

@@ -60,7 +60,7 @@ import numerapi.base_api  # noqa: E402
 import structlog  # noqa: E402
 
 from numeraud import EventHandler  # noqa: E402
-from numeraud.common.config import load  # noqa: E402
+from numeraud.common.config_file import load  # noqa: E402
 from numeraud.common.processes import stop_process  # noqa: E402
 from numeraud.control.client import ControlClient  # noqa: E402
 from numeraud.numerai.client import use_api_url  # noqa: E402

@@ -36,11 +36,12 @@ import structlog
 from bench.round_latency import Daemon, start_daemon, tail, wait_for_status
 from numeraud.cli.demo.processes import cmdline, process_alive
 from numeraud.cli.starter import handler_name
-from numeraud.common.config import load
+from numeraud.common.config_file import load
 from numeraud.common.kinds import TOURNAMENT_KINDS
 from numeraud.control.client import ControlClient
 from numeraud.sandbox import Sandbox, SandboxOptions
-from numeraud.supervisor.store import Store, StoredEvent
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_records import StoredEvent
 from tests.fixtures import JsonReceiver
 from tests.helpers import wait_for
 

@@ -20,7 +20,7 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports():
-    from numeraud.common import config, protocol
+    from numeraud.common import config_file, protocol
     from numeraud.supervisor.loop import Supervisor
 
 from numeraud.common.logs import get_logger
@@ -45,7 +45,7 @@ class _Control:
         import zmq  # noqa: PLC0415
 
         self.root = Path(tempfile.mkdtemp(prefix="ncf-", dir="/tmp"))
-        cfg = config.parse(
+        cfg = config_file.parse(
             {
                 "paths": {"state_dir": str(self.root / "s"), "runtime_dir": str(self.root / "r")},
                 "poll": {"enabled": False},

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.chaosrun.common import Figures, Rig, RigOptions, say
-from numeraud.common.config import load
+from numeraud.common.config_file import load
 from numeraud.control.client import ControlClient
 from numeraud.supervisor.store import Store
 

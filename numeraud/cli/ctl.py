@@ -19,13 +19,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
-from numeraud.common.config import EX_CONFIG, Config, ConfigError, load
+from numeraud.common.config import Config, ConfigError
+from numeraud.common.config_file import load
+from numeraud.common.exitcodes import EX_CONFIG
 from numeraud.common.logs import scrub_text, secret_values
 from numeraud.common.protocol import API_VERSION
 from numeraud.control import ControlError
 from numeraud.control.client import ControlClient, NoReply, NotRunning
-from numeraud.supervisor.eventlog import store_status
-from numeraud.supervisor.store import Store, StoreError
+from numeraud.supervisor.delivery_status import store_status
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_connection import StoreError
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1

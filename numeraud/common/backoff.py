@@ -1,7 +1,7 @@
 """Exponential backoff with a cap and optional full jitter: one attempt → delay function.
 
 Pure: no clock, no sleep, no I/O. The caller counts attempts and waits. Used by the delivery
-policy (``numeraud.supervisor.session.Policy.backoff_for``), the Numerai retry loop
+policy (``numeraud.supervisor.session_policy.Policy.backoff_for``), the Numerai retry loop
 (``numeraud.numerai.retry.Backoff``), the handler spawner's restart delay and the handler
 runtime's reconnects.
 """

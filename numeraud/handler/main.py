@@ -10,7 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from numeraud.common import logs
-from numeraud.common.config import EX_CONFIG, ConfigError, load
+from numeraud.common.config import ConfigError
+from numeraud.common.config_file import load
+from numeraud.common.exitcodes import EX_CONFIG
 from numeraud.common.processes import die_with_parent
 from numeraud.handler.runtime import HandlerRuntime
 

@@ -40,8 +40,8 @@ import zmq
 
 from numeraud.common import protocol
 from numeraud.common.backoff import ExponentialBackoff
-from numeraud.common.config import EX_CONFIG, Config, ConfigError
-from numeraud.common.exitcodes import EXIT_FAILURE, EXIT_FENCED, EXIT_OK, EXIT_TIMEOUT
+from numeraud.common.config import Config, ConfigError
+from numeraud.common.exitcodes import EX_CONFIG, EXIT_FAILURE, EXIT_FENCED, EXIT_OK, EXIT_TIMEOUT
 from numeraud.common.notify import Notifier
 from numeraud.handler.link import Link
 from numeraud.handler.sdk import HandlerEvent

@@ -20,8 +20,8 @@ from numeraud.common import protocol
 from numeraud.common.config import Config
 from numeraud.control.commands import dispatch as dispatch_command
 from numeraud.supervisor.dispatcher import Dispatcher
-from numeraud.supervisor.session import Reject
-from numeraud.supervisor.store import StoreError
+from numeraud.supervisor.session_actions import Reject
+from numeraud.supervisor.store_connection import StoreError
 
 
 class SupervisorError(Exception):

@@ -1,98 +1,55 @@
-"""The dispatcher: decoded bus frames in, session actions performed against the store and the bus.
+"""The dispatcher: decoded bus frames in, each routed to its handler's session; the delivery API.
 
-It owns the per-handler :class:`~numeraud.supervisor.session.Session` objects and the peer → handler map,
-and performs their actions: commit before send (an ACK is committed before the next event goes
-out; an appended event is committed before any handler can see it). It never touches a socket:
-the supervisor passes a ``send(peer, frames) -> bool`` callable (``False`` = peer unreachable).
+It owns the per-handler :class:`~numeraud.supervisor.session.Session` objects, feeds them every
+input (a frame, a clock tick, an event due, an operator's retry or skip) and has their actions
+performed by :class:`~numeraud.supervisor.delivery.Delivery`: commit before send (an ACK is
+committed before the next event goes out; an appended event is committed before any handler can
+see it). It never touches a socket: the supervisor passes a ``send(peer, frames) -> bool``
+callable (``False`` = peer unreachable).
 
 It owns the one door to the event log (:class:`~numeraud.supervisor.eventlog.EventLog`):
 :meth:`Dispatcher.append` (operator, supervisor), :meth:`Dispatcher.publish` (the follower's poll:
 events, tournament state and files in one transaction), the ACKs with their emitted events and the
-cursor saves, all validated alike. A handler parked on an event gets ``handler_blocked`` in the
-log in the same transaction as its blocked cursor. When a write fails (disk full, I/O error) the
-log turns *degraded*: delivery stops, the log and status say so, nothing uncommitted is
-acknowledged, and a probe or the next successful write ends it.
+cursor saves, all validated alike (:mod:`~numeraud.supervisor.event_checks`). A handler parked on
+an event gets ``handler_blocked`` in the log in the same transaction as its blocked cursor. When a
+write fails (disk full, I/O error) the log turns *degraded*: delivery stops, the log and status
+say so, nothing uncommitted is acknowledged, and a probe or the next successful write ends it.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from numeraud.common import protocol
 from numeraud.common.config import Config
 from numeraud.common.failpoints import Failpoints
-from numeraud.common.kinds import TOURNAMENT_KINDS
-from numeraud.supervisor.event_frames import EventFrames
-from numeraud.supervisor.eventlog import MAX_PAYLOAD_BYTES, EventLog, check_event, status_document
-from numeraud.supervisor.session import (
-    Action,
-    Attach,
-    CommitAck,
-    Deliver,
-    Detach,
-    Policy,
-    Reject,
-    SaveCursor,
-    Send,
-    Session,
-    State,
-    Transition,
-    next_delivery,
-)
-from numeraud.supervisor.store import Ack as StoreAck
-from numeraud.supervisor.store import DatasetFile, NewEvent, Store, StoreError
-
-SendFn = Callable[[bytes, list[bytes]], bool]
-
-#: Transitions of the busy/idle cycle happen on every event; they are logged at debug level.
-_ROUTINE: Final = {(State.READY, State.BUSY), (State.BUSY, State.READY)}
-__all__ = ["MAX_PAYLOAD_BYTES", "Dispatcher", "SendFn"]
+from numeraud.supervisor.delivery import Delivery, SendFn
+from numeraud.supervisor.delivery_order import next_delivery
+from numeraud.supervisor.delivery_status import session_facts, status_document
+from numeraud.supervisor.event_checks import emitted_problem
+from numeraud.supervisor.session import Session
+from numeraud.supervisor.session_actions import Action, Reject, State
+from numeraud.supervisor.session_policy import Policy
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_connection import StoreError
+from numeraud.supervisor.store_records import DatasetFile
 
 
-def _debug_enabled(log: Any) -> bool:
-    """Whether ``log`` keeps debug lines (structlog's filtering loggers say; others: assume so)."""
-    is_enabled_for = getattr(log, "is_enabled_for", None)
-    return True if is_enabled_for is None else bool(is_enabled_for(logging.DEBUG))
-
-
-class Dispatcher:
+class Dispatcher(Delivery):
     """Delivery of the log to the configured handlers."""
 
     def __init__(self, store: Store, config: Config, send: SendFn, log: Any, failpoints: Failpoints) -> None:
-        self.store = store
+        super().__init__(store, send, log, failpoints)
         self.serial = config.bus.serial
         self.after = {name: h.after for name, h in config.handlers.items()}
-        self._send_frames = send
-        self.log = log
-        #: Whether debug lines are written at all: the routine ones of every round trip are not
-        #: even built when they would be dropped.
-        self._debug: bool = _debug_enabled(log)
-        self.failpoints = failpoints
-        self.eventlog = EventLog(store, log)
-        self.head = store.head_seq()
-        self.peers: dict[bytes, str] = {}
-        self.sessions: dict[str, Session] = {}
-        self._delivered_at: dict[str, float] = {}
-        self._pending: list[tuple[Session, CommitAck]] = []
-        self._cache = EventFrames(store)
         for name, h in config.handlers.items():
-            policy = Policy(
-                max_attempts=h.max_attempts,
-                timeout=h.timeout,
-                grace=config.bus.heartbeat_interval * config.bus.heartbeat_liveness,
-                backoff=h.retry_backoff,
-                backoff_max=h.retry_backoff_max,
-                heartbeat_ms=config.bus.heartbeat_ms,
-                liveness=config.bus.heartbeat_liveness,
-            )
             # A handler configured for the first time starts at the log head: it gets new events,
             # not the whole history.
             cursor = store.ensure_cursor(name, self.head)
             self.sessions[name] = Session.restore(
                 name,
-                policy,
+                Policy.of(h, config.bus),
                 acked_seq=cursor.acked_seq,
                 blocked=cursor.state == State.BLOCKED.value,
                 attempts=cursor.attempts,
@@ -172,15 +129,7 @@ class Dispatcher:
     def _on_ack(self, session: Session, peer: bytes, message: protocol.Ack, now: float) -> None:
         session.heard(peer, now)
         if message.emitted:
-            error = None
-            if any(e.kind in TOURNAMENT_KINDS for e in message.emitted):
-                error = "emitted a kind reserved for the supervisor"
-            else:
-                try:
-                    for e in message.emitted:
-                        check_event(e.kind, e.round, e.payload)
-                except ValueError as exc:
-                    error = f"emitted an event the log refuses: {exc}"
+            error = emitted_problem(message.emitted)
             if error is not None:
                 self._perform(session, session.nack(peer, message.seq, error, now), now)
                 return
@@ -296,150 +245,10 @@ class Dispatcher:
 
     def status(self) -> dict[str, Any]:
         """Status of delivery: log head, store health, per handler state."""
-        handlers = {
-            name: {
-                "state": s.state.value,
-                "connected": s.connected,
-                "pid": s.pid,
-                "acked_seq": s.acked_seq,
-                "in_flight": s.in_flight,
-                "attempts": s.attempts,
-                "last_error": s.last_error,
-            }
-            for name, s in self.sessions.items()
-        }
         return status_document(
-            head=self.head, serial=self.serial, after=self.after, handlers=handlers, store_error=self.store_error
+            head=self.head,
+            serial=self.serial,
+            after=self.after,
+            handlers=session_facts(self.sessions),
+            store_error=self.store_error,
         )
-
-    # ---- actions ----
-
-    def _send(self, peer: bytes, message: protocol.Message, now: float) -> bool:
-        try:
-            frames = protocol.encode(message)
-        except protocol.ProtocolError as exc:
-            self.log.error("cannot encode message", verb=message.verb.value, code=exc.code, error=exc.message)
-            return False
-        if self._send_frames(peer, frames):
-            return True
-        name = self.peers.get(peer)
-        if name is not None:
-            self.log.info("handler unreachable", handler=name, peer=peer.hex())
-            session = self.sessions[name]
-            self._perform(session, session.bye(peer, "unreachable", now), now)
-        return False
-
-    def _perform(self, session: Session, actions: list[Action], now: float) -> None:
-        # The cases are disjoint types: the ones of every round trip come first.
-        for action in actions:
-            match action:
-                case Transition():
-                    routine = (action.old, action.new) in _ROUTINE
-                    if routine and not self._debug:
-                        continue
-                    level = self.log.debug if routine else self.log.info
-                    level(
-                        "handler state",
-                        handler=session.name,
-                        old=action.old.value,
-                        new=action.new.value,
-                        reason=action.reason,
-                    )
-                case Deliver():
-                    self._deliver(session, action, now)
-                case CommitAck():
-                    self._pending.append((session, action))
-                case Send():
-                    self._send(action.peer, action.message, now)
-                case SaveCursor():
-                    self._save_cursor(session, action)
-                case Attach():
-                    self.peers[action.peer] = session.name
-                case Detach():
-                    self.peers.pop(action.peer, None)
-                case Reject():
-                    self.log.info("input refused", handler=session.name, reason=action.reason)
-
-    def _save_cursor(self, session: Session, action: SaveCursor) -> None:
-        """Persist the cursor; a handler parked on an event gets ``handler_blocked`` in the log in
-        the same transaction (once per handler and event: the dedupe key says so)."""
-        blocked: tuple[NewEvent, str] | None = None
-        if action.state is State.BLOCKED:
-            seq = action.acked_seq + 1
-            try:
-                event = self._cache.event(seq)
-            except StoreError as exc:  # the cursor is saved all the same; the notice is lost
-                self.eventlog.degrade(exc)
-                event = None
-            if event is not None and event.kind != "handler_blocked":
-                payload = {"handler": session.name, "seq": seq, "kind": event.kind, "error": action.last_error}
-                blocked = (NewEvent("handler_blocked", event.round, payload), f"handler_blocked/{session.name}/{seq}")
-        try:
-            result = self.eventlog.write(
-                lambda: self.store.save_cursor(
-                    session.name,
-                    acked_seq=action.acked_seq,
-                    state=action.state.value,
-                    attempts=action.attempts,
-                    last_error=action.last_error,
-                    event=blocked,
-                )
-            )
-        except StoreError:
-            return
-        if result is not None and blocked is not None:
-            seq, created = result
-            self.head = max(self.head, seq)
-            if created:
-                self.log.error("handler blocked", handler=session.name, seq=blocked[0].payload["seq"], event_seq=seq)
-
-    def _deliver(self, session: Session, action: Deliver, now: float) -> None:
-        try:
-            event = self._cache.event(action.seq)
-        except StoreError as exc:
-            self.eventlog.degrade(exc)
-            event = None
-        if event is None:
-            # Cannot happen with a healthy store (seqs are contiguous up to head); put it back.
-            self._perform(session, session.commit_failed(action.seq, "event not readable", now), now)
-            return
-        self._delivered_at[session.name] = now
-        try:
-            frames = self._cache.frames(event, action.attempt)
-        except protocol.ProtocolError as exc:
-            self.log.error("event cannot be sent", handler=session.name, seq=action.seq, error=exc.message)
-            self._perform(session, session.nack(action.peer, action.seq, f"cannot send: {exc.message}", now), now)
-            return
-        if not self._send_frames(action.peer, frames):
-            # The process is gone before the event reached it: not a failed attempt.
-            self.log.info("handler unreachable", handler=session.name, peer=action.peer.hex())
-            self._perform(session, session.commit_failed(action.seq, "handler unreachable", now), now)
-            self._perform(session, session.bye(action.peer, "unreachable", now), now)
-
-    def flush(self, now: float) -> None:
-        """Commit the ACKs received since the last flush in one transaction (group commit), then
-        move the cursors. Nothing is sent to a handler between its ACK and this commit."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        acks = [
-            StoreAck(s.name, a.seq, tuple(NewEvent(e.kind, e.round, e.payload) for e in a.emitted) if a.emitted else ())
-            for s, a in pending
-        ]
-        try:
-            emitted = self.eventlog.write(lambda: self.store.ack_many(acks))
-        except StoreError as exc:
-            for session, action in pending:
-                self._perform(session, session.commit_failed(action.seq, exc.code, now), now)
-            return
-        self.failpoints.hit("after_ack_commit")
-        for (session, action), seqs in zip(pending, emitted, strict=True):
-            if seqs:
-                self.head = max(self.head, *seqs)
-                self.log.info("events emitted", handler=session.name, seq=action.seq, emitted=seqs)
-            started = self._delivered_at.pop(session.name, now)
-            if self._debug:
-                self.log.debug(
-                    "event acked", handler=session.name, seq=action.seq, duration_ms=round((now - started) * 1000, 3)
-                )
-            self._perform(session, session.ack_committed(action.seq, now), now)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Final
 
 from numeraud.common import protocol
-from numeraud.supervisor.store import Store, StoredEvent
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_records import StoredEvent
 
 #: Events kept in memory, and read from the log at a time.
 EVENT_CACHE: Final = 1024

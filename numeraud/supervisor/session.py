@@ -1,4 +1,4 @@
-"""The per-handler delivery state machine and the cross-handler scheduling rule (pure: no I/O, no clock).
+"""The per-handler delivery state machine (pure: no I/O, no clock).
 
 One :class:`Session` per configured handler. The supervisor feeds it inputs (a HELLO, an ACK, a
 NACK, any frame, a BYE, a clock tick, an operator's retry or skip, an event being available) with
@@ -21,125 +21,23 @@ number sent in EVENT is ``attempts + 1``. A supervisor crash does not count agai
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from numeraud.common import protocol
-from numeraud.common.backoff import exponential_delay
-
-
-class State(enum.StrEnum):
-    """Delivery state of one handler."""
-
-    DISCONNECTED = "disconnected"
-    READY = "ready"
-    BUSY = "busy"
-    BACKOFF = "backoff"
-    BLOCKED = "blocked"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Per-handler delivery rules, from ``[handlers.NAME]`` and ``[bus]``."""
-
-    max_attempts: int = 5
-    #: Seconds an event may stay in flight; ``None`` means no limit. The supervisor waits ``grace``
-    #: more than this, because the handler runtime enforces the limit itself first.
-    timeout: float | None = 6 * 3600.0
-    grace: float = 5.0
-    backoff: float = 1.0
-    backoff_max: float = 300.0
-    heartbeat_ms: int = 1000
-    #: Heartbeat intervals of silence after which a peer is gone.
-    liveness: int = 5
-
-    @property
-    def silence(self) -> float:
-        """Seconds of silence after which a peer is gone (heartbeat interval times liveness)."""
-        return self.heartbeat_ms * self.liveness / 1000.0
-
-    def backoff_for(self, attempts: int) -> float:
-        """Delay before delivery number ``attempts + 1``: exponential, capped."""
-        if attempts <= 0:
-            return 0.0
-        return exponential_delay(attempts - 1, self.backoff, self.backoff_max)
-
-
-# ---- actions -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Send:
-    """Send ``message`` to ``peer``."""
-
-    peer: bytes
-    message: protocol.Message
-
-
-@dataclass(frozen=True)
-class Deliver:
-    """Load event ``seq`` from the log and send it to ``peer`` as delivery number ``attempt``."""
-
-    peer: bytes
-    seq: int
-    attempt: int
-
-
-@dataclass(frozen=True)
-class CommitAck:
-    """Commit the cursor at ``seq`` and the ``emitted`` events in one transaction, then call
-    :meth:`Session.ack_committed` (or :meth:`Session.commit_failed` if the commit failed)."""
-
-    seq: int
-    emitted: tuple[protocol.Emitted, ...]
-
-
-@dataclass(frozen=True)
-class SaveCursor:
-    """Persist the cursor's failure bookkeeping (state, attempts, last error, acked seq)."""
-
-    acked_seq: int
-    state: State
-    attempts: int
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class Attach:
-    """``peer`` now speaks for this handler (map it to the handler's name)."""
-
-    peer: bytes
-
-
-@dataclass(frozen=True)
-class Detach:
-    """``peer`` no longer speaks for this handler; ``fenced`` peers are ignored from now on."""
-
-    peer: bytes
-    fenced: bool
-
-
-@dataclass(frozen=True)
-class Transition:
-    """The state changed; log it."""
-
-    old: State
-    new: State
-    reason: str
-
-
-@dataclass(frozen=True)
-class Reject:
-    """An input was refused without changing state; log it (a reply may accompany it)."""
-
-    reason: str
-
-
-Action = Send | Deliver | CommitAck | SaveCursor | Attach | Detach | Transition | Reject
-
-
-# ---- the machine ---------------------------------------------------------------------------
+from numeraud.supervisor.session_actions import (
+    Action,
+    Attach,
+    CommitAck,
+    Deliver,
+    Detach,
+    Reject,
+    SaveCursor,
+    Send,
+    State,
+    Transition,
+)
+from numeraud.supervisor.session_policy import Policy
 
 
 @dataclass
@@ -407,43 +305,3 @@ class Session:
         target = State.READY if self.peer is not None else State.DISCONNECTED
         actions = self._move(target, f"operator skipped {seq}")
         return [*actions, self._save()]
-
-
-# ---- scheduling ----------------------------------------------------------------------------
-
-
-def next_delivery(
-    name: str,
-    acked: Mapping[str, int],
-    head: int,
-    after: Mapping[str, Sequence[str]],
-    serial: bool,
-) -> int | None:
-    """The seq ``name`` may receive next, or ``None`` if it must wait.
-
-    The candidate is the event after ``name``'s cursor. It is held back while it is not in the
-    log yet, while a handler listed in ``after[name]`` has not acked it, and, with ``serial``,
-    while any handler has not acked the event before it (numerauto's one-at-a-time rule).
-    """
-    candidate = acked[name] + 1
-    if candidate > head:
-        return None
-    if serial and any(seq < candidate - 1 for seq in acked.values()):
-        return None
-    for dep in after.get(name, ()):
-        if acked.get(dep, 0) < candidate:
-            return None
-    return candidate
-
-
-def waiting_on(
-    name: str, acked: Mapping[str, int], head: int, after: Mapping[str, Sequence[str]], serial: bool
-) -> list[str]:
-    """Handlers that hold back ``name``'s next event (for status output)."""
-    candidate = acked[name] + 1
-    if candidate > head:
-        return []
-    out = [dep for dep in after.get(name, ()) if acked.get(dep, 0) < candidate]
-    if serial:
-        out += [other for other, seq in acked.items() if seq < candidate - 1 and other not in out]
-    return out

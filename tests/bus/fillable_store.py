@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from numeraud.common import logs
-from numeraud.common.config import load
+from numeraud.common.config_file import load
 from numeraud.supervisor.daemon import Daemon
 from numeraud.supervisor.loop import Supervisor
 from numeraud.supervisor.store import Store

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from numeraud.common import config
+from numeraud.common import config_file
+from numeraud.common.config import ConfigError
 from tests.bus.conftest import ROOT, Bus
 from tests.helpers import wait_for
 
@@ -146,8 +147,8 @@ def _run(argv: list[str], config: Path) -> subprocess.CompletedProcess[str]:
 )
 def test_config_errors_name_the_key_and_the_file(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, text)
-    with pytest.raises(config.ConfigError) as info:
-        config.load(path)
+    with pytest.raises(ConfigError) as info:
+        config_file.load(path)
     assert message in str(info.value)
     assert str(info.value).endswith(f"(in {path.resolve()})")
 
@@ -165,16 +166,16 @@ def test_config_errors_name_the_key_and_the_file(tmp_path: Path, text: str, mess
 def test_nan_and_inf_are_not_a_number_of_seconds(tmp_path: Path, table: str, key: str, value: str) -> None:
     klass = 'class = "m:C"\n' if table.startswith("handlers") else ""
     path = _write(tmp_path, f"[{table}]\n{klass}{key} = {value}\n")
-    with pytest.raises(config.ConfigError) as info:
-        config.load(path)
+    with pytest.raises(ConfigError) as info:
+        config_file.load(path)
     assert str(info.value) == f"{table}.{key}: must be a positive number of seconds (in {path.resolve()})"
 
 
 def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "numeraud.toml"
     path.write_bytes(b'[numerai]\napi_url = "\xff\xfe"\n')
-    with pytest.raises(config.ConfigError) as info:
-        config.load(path)
+    with pytest.raises(ConfigError) as info:
+        config_file.load(path)
     assert str(info.value) == f"not valid TOML: not UTF-8 (byte 21) (in {path.resolve()})"
 
 
@@ -182,8 +183,8 @@ def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_pa
 def test_a_config_nested_thousands_deep_is_a_config_error_naming_the_file(tmp_path: Path, opening: str) -> None:
     closing = "]" if opening == "[" else "}"
     path = _write(tmp_path, "x = " + opening * 5000 + "1" + closing * 5000 + "\n")
-    with pytest.raises(config.ConfigError) as info:
-        config.load(path)
+    with pytest.raises(ConfigError) as info:
+        config_file.load(path)
     assert str(info.value) == f"not valid TOML: nested too deeply (in {path.resolve()})"
 
 
@@ -204,8 +205,8 @@ def test_a_secret_file_the_group_or_others_can_read_is_refused_naming_it_and_its
     secret.write_text("s3cr3t\n")
     secret.chmod(mode)
     path = _write(tmp_path, text.format(path=json.dumps(str(secret))))
-    with pytest.raises(config.ConfigError) as info:
-        config.load(path)
+    with pytest.raises(ConfigError) as info:
+        config_file.load(path)
     assert str(info.value) == (
         f"{key}: {secret} holds a secret but its mode {mode:04o} lets the group or others access it: "
         f"chmod 0600 {secret} (in {path.resolve()})"
@@ -217,9 +218,9 @@ def test_a_secret_file_of_mode_0600_or_one_not_there_is_accepted(tmp_path: Path,
     secret = tmp_path / "secret"
     secret.write_text("s3cr3t\n")
     secret.chmod(0o600)
-    assert config.load(_write(tmp_path, text.format(path=json.dumps(str(secret))))).path is not None
+    assert config_file.load(_write(tmp_path, text.format(path=json.dumps(str(secret))))).path is not None
     missing = json.dumps(str(tmp_path / "missing"))
-    assert config.load(_write(tmp_path, text.format(path=missing))).path is not None
+    assert config_file.load(_write(tmp_path, text.format(path=missing))).path is not None
 
 
 def test_the_supervisor_refuses_a_readable_secret_file_with_exit_78(tmp_path: Path) -> None:
@@ -241,7 +242,7 @@ def test_the_supervisor_refuses_a_readable_secret_file_with_exit_78(tmp_path: Pa
 
 
 def test_config_defaults_follow_the_paths(tmp_path: Path) -> None:
-    cfg = config.load(_write(tmp_path, '[paths]\nstate_dir = "/srv/nd"\nruntime_dir = "/run/x"\n'))
+    cfg = config_file.load(_write(tmp_path, '[paths]\nstate_dir = "/srv/nd"\nruntime_dir = "/run/x"\n'))
     assert cfg.paths.data_dir == Path("/srv/nd/data")
     assert cfg.bus.endpoint == "ipc:///run/x/bus.sock"
     assert cfg.numerai.api_url == "https://api-tournament.numer.ai"

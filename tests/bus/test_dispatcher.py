@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from numeraud.common import config, protocol
+from numeraud.common import config_file, protocol
 from numeraud.common.failpoints import Failpoints
 from numeraud.supervisor.dispatcher import Dispatcher
 from numeraud.supervisor.store import Store
@@ -36,7 +36,7 @@ class Wire:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Dispatcher, Wire, Store]]:
-    cfg = config.parse({"handlers": {"a": {"class": "m:C"}}, "paths": {"state_dir": str(tmp_path)}})
+    cfg = config_file.parse({"handlers": {"a": {"class": "m:C"}}, "paths": {"state_dir": str(tmp_path)}})
     store = Store(tmp_path / "db.sqlite")
     wire = Wire()
     dispatcher = Dispatcher(store, cfg, wire, structlog.get_logger("test"), Failpoints(env={}))
@@ -92,7 +92,7 @@ def test_a_full_disk_stops_delivery_acks_nothing_and_recovers(setup: tuple[Dispa
 
 
 def test_an_event_goes_to_every_handler_and_every_attempt_with_the_same_payload(tmp_path: Path) -> None:
-    cfg = config.parse(
+    cfg = config_file.parse(
         {
             "handlers": {"a": {"class": "m:C", "retry_backoff": 0.001}, "b": {"class": "m:C"}},
             "paths": {"state_dir": str(tmp_path)},

@@ -11,11 +11,12 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from numeraud.common import config, protocol
+from numeraud.common import config_file, protocol
 from numeraud.common.config import DataConfig
 from numeraud.common.failpoints import Failpoints
 from numeraud.control import ControlError
-from numeraud.supervisor.dispatcher import MAX_PAYLOAD_BYTES, Dispatcher
+from numeraud.supervisor.dispatcher import Dispatcher
+from numeraud.supervisor.event_checks import MAX_PAYLOAD_BYTES
 from numeraud.supervisor.following import FollowerService
 from numeraud.supervisor.poller import Publication
 from numeraud.supervisor.store import Store
@@ -31,7 +32,7 @@ BAD_EVENTS = [
 
 @pytest.fixture
 def dispatcher(tmp_path: Path) -> Iterator[Dispatcher]:
-    cfg = config.parse({"handlers": {"a": {"class": "m:C"}}, "paths": {"state_dir": str(tmp_path)}})
+    cfg = config_file.parse({"handlers": {"a": {"class": "m:C"}}, "paths": {"state_dir": str(tmp_path)}})
     store = Store(tmp_path / "db.sqlite")
     yield Dispatcher(store, cfg, lambda _peer, _frames: True, structlog.get_logger("test"), Failpoints(env={}))
     store.close()

@@ -1,4 +1,4 @@
-"""The per-handler session machine (every state x every input) and the scheduling rule."""
+"""The per-handler session machine (every state x every input) and the scheduling rule (delivery_order)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,20 @@ from collections.abc import Callable
 import pytest
 
 from numeraud.common import protocol
-from numeraud.supervisor.session import (
+from numeraud.supervisor.delivery_order import next_delivery, waiting_on
+from numeraud.supervisor.session import Session
+from numeraud.supervisor.session_actions import (
     Attach,
     CommitAck,
     Deliver,
     Detach,
-    Policy,
     Reject,
     SaveCursor,
     Send,
-    Session,
     State,
     Transition,
-    next_delivery,
-    waiting_on,
 )
+from numeraud.supervisor.session_policy import Policy
 
 POLICY = Policy(max_attempts=3, timeout=10.0, grace=1.0, backoff=2.0, backoff_max=60.0, heartbeat_ms=1000, liveness=3)
 OLD = b"old-peer"

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from numeraud.supervisor.store import SCHEMA_VERSION, Ack, DatasetFile, NewEvent, Store, StoreError
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_connection import StoreError
+from numeraud.supervisor.store_records import Ack, DatasetFile, NewEvent
+from numeraud.supervisor.store_schema import SCHEMA_VERSION
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from numeraud.common.backoff import ExponentialBackoff, exponential_delay
 from numeraud.numerai.retry import Backoff
-from numeraud.supervisor.session import Policy
+from numeraud.supervisor.session_policy import Policy
 
 bases = st.floats(min_value=0.001, max_value=100.0, allow_nan=False)
 caps = st.floats(min_value=0.0, max_value=10_000.0, allow_nan=False)

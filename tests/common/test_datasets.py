@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from numeraud.common.config import ConfigError, parse
+from numeraud.common.config import ConfigError
+from numeraud.common.config_file import parse
 from numeraud.common.datasets import is_version, parse_version, version_key
 from numeraud.sandbox.datagen import DatasetGenerator
 from numeraud.supervisor.tournament import PollPolicy, latest_version

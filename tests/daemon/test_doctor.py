@@ -20,7 +20,7 @@ import pytest
 
 from numeraud.cli.doctor import Status
 from numeraud.cli.doctor.install import check_python_of, check_requirements_of
-from numeraud.common.config import load
+from numeraud.common.config_file import load
 from numeraud.common.processes import stop_process
 from numeraud.control.client import ControlClient
 from numeraud.sandbox import Sandbox, SandboxKey, SandboxOptions

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 from numeraud.cli.starter import StarterOptions, render
-from numeraud.common import config
+from numeraud.common import config_file
 from numeraud.sandbox import Sandbox
 
 NUMERAUD = [sys.executable, "-m", "numeraud.cli.main"]
@@ -23,7 +23,7 @@ def test_init_for_a_sandbox_lists_its_models_and_passes_check(sandbox: Sandbox, 
     target = tmp_path / "dry.toml"
     done = numeraud("init", "--sandbox", sandbox.url, "--config", str(target), "--dir", str(tmp_path / "state"))
     assert done.returncode == 0, done.stderr
-    loaded = config.load(target)
+    loaded = config_file.load(target)
     assert loaded.numerai.api_url == sandbox.url
     assert sorted(loaded.handlers) == [
         "model-sandbox_model_1",
@@ -56,7 +56,7 @@ def test_init_with_named_models_needs_no_keys(tmp_path: Path) -> None:
     target = tmp_path / "numeraud.toml"
     done = numeraud("init", "--models", "Alpha,beta", "--config", str(target), "--dir", str(tmp_path / "s"))
     assert done.returncode == 0, done.stderr
-    assert set(config.load(target).handlers) == {"model-alpha", "model-beta", "uploader", "scores"}
+    assert set(config_file.load(target).handlers) == {"model-alpha", "model-beta", "uploader", "scores"}
 
 
 def test_init_without_models_or_keys_says_what_to_give(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_extra_options_of_one_model_reach_only_its_handler(tmp_path: Path) -> No
     )
     target = tmp_path / "numeraud.toml"
     target.write_text(render(starter))
-    loaded = config.load(target)
+    loaded = config_file.load(target)
     assert loaded.handlers["model-b"].options["min_train_seconds"] == 4.0
     assert "min_train_seconds" not in loaded.handlers["model-a"].options
     assert loaded.handlers["model-b"].options["model"] == "b"
@@ -99,7 +99,7 @@ def test_a_state_dir_with_an_emoji_and_quotes_round_trips_with_the_comments(tmp_
     assert done.returncode == 0, done.stderr
     text = target.read_text(encoding="utf-8")
     assert tomllib.loads(text)["paths"]["state_dir"] == str(state_dir)
-    assert config.load(target).paths.state_dir == state_dir
+    assert config_file.load(target).paths.state_dir == state_dir
     assert "# Check it with `numeraud check --config THIS_FILE`." in text
     assert "# event log, handler state, models" in text
     checked = numeraud("check", "--config", str(target))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from numeraud.common.config import load
+from numeraud.common.config_file import load
 from numeraud.handler.sdk import HandlerContext, build_handler
 from numeraud.sandbox import Sandbox
 from numeraud_handlers.scores import ScoresHandler, load_scores

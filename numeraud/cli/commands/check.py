@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from numeraud.common import config as config_module
+from numeraud.common.config import ConfigError
+from numeraud.common.config_file import load
+from numeraud.common.exitcodes import EX_CONFIG
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,10 +23,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with a summary if the file is valid, 78 (EX_CONFIG) with the key at fault if not."""
     try:
-        loaded = config_module.load(args.config)
-    except config_module.ConfigError as exc:
+        loaded = load(args.config)
+    except ConfigError as exc:
         print(f"numeraud: invalid configuration: {exc}", file=sys.stderr)
-        return config_module.EX_CONFIG
+        return EX_CONFIG
     print(f"{loaded.path}: valid")
     print(f"  Numerai API: {loaded.numerai.api_url}")
     print(f"  state: {loaded.paths.state_dir}  data: {loaded.paths.data_dir}  sockets: {loaded.paths.runtime_dir}")

@@ -16,7 +16,9 @@ import sys
 from collections.abc import Sequence
 
 from numeraud.common import logs
-from numeraud.common.config import EX_CONFIG, ConfigError, load
+from numeraud.common.config import ConfigError
+from numeraud.common.config_file import load
+from numeraud.common.exitcodes import EX_CONFIG
 from numeraud.supervisor.daemon import Daemon
 from numeraud.supervisor.loop import Supervisor, SupervisorError
 

@@ -20,7 +20,9 @@ from typing import Any, Final, TextIO
 from numeraud.common.config import Config
 from numeraud.control import ControlError
 from numeraud.control.client import ControlClient, NoReply, NotRunning
-from numeraud.supervisor.store import Store, StoredEvent, StoreError
+from numeraud.supervisor.store import Store
+from numeraud.supervisor.store_connection import StoreError
+from numeraud.supervisor.store_records import StoredEvent
 
 #: Seconds between two looks at the daemon.
 POLL: Final = 0.1

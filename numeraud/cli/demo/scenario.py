@@ -37,7 +37,8 @@ from numeraud.cli.demo.processes import PortTaken, SignalGate, cmdline, port_mes
 from numeraud.cli.demo.report import Row, build_rows, problems, render_csv, render_markdown, render_text
 from numeraud.cli.demo.workdir import DemoDir
 from numeraud.cli.starter import StarterOptions, handler_name, render, runtime_dir_for, write_sandbox_keys
-from numeraud.common.config import Config, load
+from numeraud.common.config import Config
+from numeraud.common.config_file import load
 from numeraud.common.processes import stop_process
 from numeraud.control import ControlError
 from numeraud.control.client import ControlClient, NoReply, NotRunning

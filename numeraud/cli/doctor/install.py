@@ -13,7 +13,8 @@ import sys
 from collections import Counter
 
 from numeraud.cli.doctor.base import CheckResult, Doctor, failed, passed, skipped
-from numeraud.common import config as config_module
+from numeraud.common.config import ConfigError
+from numeraud.common.config_file import load
 
 DISTRIBUTION = "numeraud"
 _NO_PACKAGING = "packaging is not installed, so requirements cannot be compared"
@@ -101,14 +102,14 @@ def check_packages(doctor: Doctor) -> list[CheckResult]:
 
 
 def check_config(doctor: Doctor) -> list[CheckResult]:
-    """The configuration file parses and validates (:func:`numeraud.common.config.load`)."""
+    """The configuration file parses and validates (:func:`numeraud.common.config_file.load`)."""
     try:
-        loaded = config_module.load(doctor.config_path)
+        loaded = load(doctor.config_path)
     except UnicodeDecodeError as exc:  # tomllib decodes the bytes before it parses them
         path = doctor.config_path or "the configuration file"
         doctor.no_config = f"the configuration did not load ({path})"
         return [failed("config", f"{path} is not UTF-8 text (byte {exc.start})", f"save {path} as UTF-8 TOML")]
-    except config_module.ConfigError as exc:
+    except ConfigError as exc:
         if exc.problem == "configuration file not found":
             fix = f"write one with `numeraud init --config {exc.path}`, or give --config FILE"
         elif exc.problem.startswith("cannot read"):
@@ -137,7 +138,7 @@ def check_handler_classes(doctor: Doctor) -> list[CheckResult]:
     for handler in doctor.config.handlers.values():
         try:
             load_handler_class(doctor.config, handler)
-        except config_module.ConfigError as exc:
+        except ConfigError as exc:
             problems.append(str(exc.key) + ": " + exc.problem)
             continue
         classes[handler.class_path] += 1
