@@ -21,8 +21,8 @@ from typing import Any, Final
 
 from numeraud.common.datasets import is_version
 from numeraud.common.exitcodes import EX_CONFIG
-from numeraud.common.logs import SECRET_KEYS
 from numeraud.common.protocol import NAME_RE
+from numeraud.common.secrets import SECRET_KEYS
 
 DEFAULT_PATH: Final = Path("/etc/numeraud/numeraud.toml")
 

@@ -78,6 +78,9 @@ class FollowerService:
         self._last_alive = time.monotonic()
         #: True while a poll (and its downloads) is under way.
         self.busy = False
+        #: Wall-clock times (Unix seconds) of the last poll's start and of the next one, for status.
+        self.last_poll_at: float | None = None
+        self.next_poll_at: float | None = None
 
     def _queue(self, publication: Publication) -> None:
         """The follower thread's hand-over: queue, then wake the loop to commit it."""
@@ -101,6 +104,7 @@ class FollowerService:
             while not self.stop_event.is_set():
                 self._last_alive = time.monotonic()
                 self.busy = True
+                self.last_poll_at, self.next_poll_at = time.time(), None
                 self.failpoints.hit("exit_follower_thread")
                 try:
                     delay = self.follower.poll()
@@ -109,6 +113,7 @@ class FollowerService:
                     delay = self.follower.policy.idle_interval
                 self._last_alive = time.monotonic()
                 self.busy = False
+                self.next_poll_at = time.time() + delay
                 self.follower.wake.wait(delay)
                 self.follower.wake.clear()
         except BaseException as exc:  # SystemExit from a library, or a bug outside the poll
@@ -184,6 +189,8 @@ class FollowerService:
         """For ``numeraudctl status``: the follower's activity and any download in progress."""
         status = self.follower.status()
         status["problem"] = self.problem()
+        status["last_poll_at"] = _iso(self.last_poll_at)
+        status["next_poll_at"] = _iso(self.next_poll_at)
         if self.progress is not None and self.progress.done < self.progress.total:
             status["download"] = {
                 "file": self.progress.name,
@@ -192,3 +199,8 @@ class FollowerService:
                 "rate_mb_s": round(self.progress.rate / 1e6, 2),
             }
         return status
+
+
+def _iso(unix: float | None) -> str | None:
+    """A Unix time as ISO 8601 UTC (``None`` stays ``None``)."""
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds") if unix is not None else None
