@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
-import uuid
 from typing import Any, Final
 
 import zmq
@@ -59,7 +59,7 @@ class ControlClient:
         """
         if listening(self.endpoint) is False:
             raise NotRunning(f"numeraud is not running (nothing listens on {self.endpoint})")
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)

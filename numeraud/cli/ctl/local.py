@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote
 
 from numeraud.common.config import Config, HandlerConfig
 
@@ -51,13 +49,15 @@ class Upload:
 
 def ledger_rows(config: Config, round_number: int | None = None) -> list[Upload]:
     """Every uploader's ledger rows (of one round), read-only; none when there is no ledger yet."""
+    import sqlite3  # noqa: PLC0415 - only when there is an uploader
+
     rows: list[Upload] = []
     for handler in of_class(config, UPLOADER_CLASS):
         path = handler.state_dir / LEDGER_FILE
         if not path.exists():
             continue
         try:
-            db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=1.0)
+            db = sqlite3.connect(f"file:{_uri_path(path)}?mode=ro", uri=True, timeout=1.0)
         except sqlite3.Error:
             continue
         try:
@@ -65,12 +65,20 @@ def ledger_rows(config: Config, round_number: int | None = None) -> list[Upload]
             params: tuple[Any, ...] = ()
             if round_number is not None:
                 sql, params = sql + " WHERE round = ?", (round_number,)
-            rows += [Upload(*row, handler.name) for row in db.execute(sql, params)]
+            rows += [
+                Upload(r, m, status, sub, src, err, updated, handler.name)
+                for r, m, status, sub, src, err, updated in db.execute(sql, params)
+            ]
         except sqlite3.Error:
             continue
         finally:
             db.close()
     return rows
+
+
+def _uri_path(path: Path) -> str:
+    """``path`` for a ``file:`` URI (what urllib.parse.quote would do to the characters that matter)."""
+    return str(path.resolve()).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
 
 
 def model_map(config: Config) -> list[tuple[str, str, str]]:

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime
 from typing import Any, Final
 
@@ -103,6 +102,8 @@ def _units(doc: dict[str, Any]) -> None:
     supervisor = local.unit_of(doc.get("pid")) if doc.get("running") else None
     if supervisor is None:
         return
+    import subprocess  # noqa: PLC0415 - only when systemd runs numeraud
+
     user = supervisor[1]
     units = {name: f"numeraud-handler@{name}.service" for name in doc.get("handlers") or {}}
     argv = ["systemctl", *(["--user"] if user else []), "show", "-p", "Id,ActiveState,SubState,NRestarts"]
