@@ -95,8 +95,10 @@ def model_map(config: Config) -> list[tuple[str, str, str]]:
 
 
 def producers(config: Config) -> dict[str, HandlerConfig]:
-    """Predictions name → the model handler that writes them (``options.model``, else its name)."""
-    return {str(h.options.get("model", h.name)): h for h in of_class(config, MODEL_CLASS)}
+    """Predictions name → the handler that writes them: one with ``options.model`` (the bundled
+    model handler's option, and its subclasses'), or a bundled model handler by its name."""
+    found = {str(h.options["model"]): h for h in config.handlers.values() if isinstance(h.options.get("model"), str)}
+    return {**{h.name: h for h in of_class(config, MODEL_CLASS)}, **found}
 
 
 def predictions_file(handler: HandlerConfig, name: str, round_number: int) -> Path:

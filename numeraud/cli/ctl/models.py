@@ -21,11 +21,22 @@ def _validation_failed(error: str | None) -> bool:
     return bool(error) and ".csv: " in str(error)
 
 
-def _waiting_on(name: str, h: Mapping[str, Any] | None, doing: str) -> tuple[str, str, str]:
+def _waiting_on(
+    name: str, h: Mapping[str, Any] | None, doing: str, handlers: Mapping[str, Any]
+) -> tuple[str, str, str]:
     """(status, why, next) for a row that waits on handler ``name``."""
     if not h:
         return "waiting", f"{name} is not in the status", "-"
     state, attempts = h.get("state"), h.get("attempts", 0)
+    blockers = [w for w in h.get("waiting_on") or [] if (handlers.get(w) or {}).get("state") == "blocked"]
+    if state == "ready" and blockers:
+        return (
+            "held",
+            f"{name} waits for {', '.join(blockers)} (blocked)",
+            f"fix it, then numeraudctl retry {blockers[0]}",
+        )
+    if state == "ready" and h.get("waiting_on"):
+        return "waiting", f"{name} waits for {', '.join(h['waiting_on'])} (after =)", "-"
     if state == "blocked":
         return "blocked", f"{name}: {first_line(h.get('last_error'), 60)}", f"fix it, then numeraudctl retry {name}"
     if state == "backoff":
@@ -74,16 +85,16 @@ def current(
             status, why = entry.status, first_line(entry.error, 70)
             then = "fix the cause: uploaded again only when predictions_ready comes again"
         elif entry is not None:  # attempting
-            status, why, then = _waiting_on(uploader, handlers.get(uploader), "uploading")
+            status, why, then = _waiting_on(uploader, handlers.get(uploader), "uploading", handlers)
             status = "uploading" if status == "waiting" else status
         elif row["predictions_ready"]:
-            status, why, then = _waiting_on(uploader, handlers.get(uploader), "uploading")
+            status, why, then = _waiting_on(uploader, handlers.get(uploader), "uploading", handlers)
         elif missed:
             status, why, then = "missed", "the round was missed (numeraudctl events --kind round_missed)", "-"
         elif not published:
             status, why, then = "waiting", "the round's data is not synced yet", "-"
         elif producer is not None:
-            status, why, then = _waiting_on(producer.name, handlers.get(producer.name), "predicting")
+            status, why, then = _waiting_on(producer.name, handlers.get(producer.name), "predicting", handlers)
         else:
             status, why, then = "waiting", f"no predictions_ready for {source!r} yet", "-"
         rows.append(row | {"status": status, "why": why, "next": then})

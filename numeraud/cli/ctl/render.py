@@ -9,7 +9,14 @@ from typing import Any, Final
 from numeraud.cli.ctl.output import Cell, Output, clock, duration, first_line, parse_time
 
 STATE_STYLE: Final = {"blocked": "red", "backoff": "yellow", "busy": "yellow", "disconnected": "dim", "ready": "green"}
-MODEL_STYLE: Final = {"uploaded": "green", "failed": "red", "missed": "red", "blocked": "red", "retrying": "yellow"}
+MODEL_STYLE: Final = {
+    "uploaded": "green",
+    "failed": "red",
+    "missed": "red",
+    "blocked": "red",
+    "held": "red",
+    "retrying": "yellow",
+}
 
 
 def _yes(value: Any) -> Cell:
