@@ -28,6 +28,14 @@ STATE_FILE: Final = "state.json"
 _UNIT: Final = re.compile(r"/(numeraud(?:-handler@[^/]+)?\.service)$")
 
 
+def exists(path: Path) -> bool:
+    """Whether ``path`` exists (``False`` when it cannot be looked at: no permission)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def of_class(config: Config, class_path: str) -> list[HandlerConfig]:
     """The handler tables that use ``class_path``."""
     return [h for h in config.handlers.values() if h.class_path == class_path]
@@ -54,7 +62,7 @@ def ledger_rows(config: Config, round_number: int | None = None) -> list[Upload]
     rows: list[Upload] = []
     for handler in of_class(config, UPLOADER_CLASS):
         path = handler.state_dir / LEDGER_FILE
-        if not path.exists():
+        if not exists(path):
             continue
         try:
             db = sqlite3.connect(f"file:{_uri_path(path)}?mode=ro", uri=True, timeout=1.0)

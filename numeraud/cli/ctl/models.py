@@ -62,7 +62,7 @@ def current(
     for uploader, source, model in local.model_map(config):
         producer = producers.get(source)
         entry = ledger.get((uploader, model))
-        has_file = producer is not None and local.predictions_file(producer, source, number).exists()
+        has_file = producer is not None and local.exists(local.predictions_file(producer, source, number))
         row: dict[str, Any] = {
             "model": model,
             "predictions": source,

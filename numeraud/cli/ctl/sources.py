@@ -60,9 +60,9 @@ class Offline:
         from numeraud.supervisor.store import Store, StoreError  # noqa: PLC0415 - only when numeraud is down
 
         path = self.config.paths.database
-        if not path.exists():
-            raise Unreadable(f"no database at {path} yet (numeraud has never run with this configuration)")
         try:
+            if not path.exists():
+                raise Unreadable(f"no database at {path} yet (numeraud has never run with this configuration)")
             store = Store(path, read_only=True)
         except StoreError as exc:
             raise Unreadable(f"cannot read {path}: {exc}") from None
