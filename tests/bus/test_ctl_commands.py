@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from numeraud.cli.ctl.parser import COMMANDS
-from tests.bus.conftest import ROOT, Bus
+from tests.bus.conftest import Bus
 from tests.helpers import wait_for
 
 CTL = [sys.executable, "-m", "numeraud.cli.ctl"]

@@ -33,7 +33,8 @@ def test_install_user_dry_run_prints_every_file_and_command_and_writes_nothing(t
     for name in ("numeraud.service", "numeraud-handler@.service", "numeraud.target"):
         assert f"would write {units / name}" in result.stdout
     assert "would run systemctl --user daemon-reload" in result.stdout
-    enable = "would run systemctl --user enable numeraud.target numeraud-handler@model-a.service numeraud-handler@uploader.service"
+    enable = "would run systemctl --user enable numeraud.target numeraud-handler@model-a.service"
+    enable += " numeraud-handler@uploader.service"
     assert enable in result.stdout
     assert result.stdout.rstrip().splitlines()[-2] == "next: systemctl --user start numeraud.target"
     assert not (tmp_path / "home").exists()

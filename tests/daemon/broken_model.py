@@ -7,7 +7,7 @@ from pathlib import Path
 from numeraud_handlers.model import ModelHandler
 
 
-class BrokenModel(ModelHandler):
+class BrokenModel(ModelHandler):  # type: ignore[misc]  # numeraud_handlers is untyped for mypy (pyproject)
     """Raises in ``on_new_tournament_data`` while ``options.break_file`` exists."""
 
     def on_new_tournament_data(self, round_number: int) -> None:
