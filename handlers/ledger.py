@@ -75,13 +75,33 @@ class Ledger:
 
     def entries(self, round_number: int | None = None) -> list[Entry]:
         """All rows (of one round), newest round first."""
-        sql = "SELECT round, model, status, submission_id, source, error, updated FROM uploads"
-        rows = self.db.execute(
-            sql + (" WHERE round=?" if round_number is not None else "") + " ORDER BY round DESC, model",
-            (round_number,) if round_number is not None else (),
-        ).fetchall()
-        return [Entry(*row) for row in rows]
+        return _entries(self.db, round_number)
 
     def close(self) -> None:
         """Close the database."""
         self.db.close()
+
+
+def _entries(db: sqlite3.Connection, round_number: int | None) -> list[Entry]:
+    if round_number is None:
+        rows = db.execute(
+            "SELECT round, model, status, submission_id, source, error, updated FROM uploads ORDER BY round DESC, model"
+        ).fetchall()
+    else:
+        rows = db.execute(
+            "SELECT round, model, status, submission_id, source, error, updated FROM uploads WHERE round=?"
+            " ORDER BY model",
+            (round_number,),
+        ).fetchall()
+    return [Entry(*row) for row in rows]
+
+
+def read_entries(path: Path, round_number: int | None = None) -> list[Entry]:
+    """The rows of the ledger at ``path`` (of one round), opened read-only: ``numeraudctl`` reads it
+    while the uploader writes. Raises ``sqlite3.Error`` when it cannot be read."""
+    uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3F").replace("#", "%23") + "?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=1.0)
+    try:
+        return _entries(db, round_number)
+    finally:
+        db.close()

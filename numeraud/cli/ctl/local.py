@@ -14,9 +14,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from numeraud.common.config import Config, HandlerConfig
+
+if TYPE_CHECKING:
+    from numeraud_handlers.ledger import Entry
 
 UPLOADER_CLASS: Final = "numeraud_handlers.uploader:UploaderHandler"
 MODEL_CLASS: Final = "numeraud_handlers.model:ModelHandler"
@@ -43,15 +46,9 @@ def of_class(config: Config, class_path: str) -> list[HandlerConfig]:
 
 @dataclass(frozen=True)
 class Upload:
-    """One row of an uploader's ledger (handlers/ledger.py)."""
+    """One row of an uploader's ledger (:class:`numeraud_handlers.ledger.Entry`) and that uploader's name."""
 
-    round: int
-    model: str
-    status: str
-    submission_id: str | None
-    source: str | None
-    error: str | None
-    updated: str
+    entry: Entry
     uploader: str
 
 
@@ -59,34 +56,18 @@ def ledger_rows(config: Config, round_number: int | None = None) -> list[Upload]
     """Every uploader's ledger rows (of one round), read-only; none when there is no ledger yet."""
     import sqlite3  # noqa: PLC0415 - only when there is an uploader
 
+    from numeraud_handlers.ledger import read_entries  # noqa: PLC0415 - only when there is an uploader
+
     rows: list[Upload] = []
     for handler in of_class(config, UPLOADER_CLASS):
         path = handler.state_dir / LEDGER_FILE
         if not exists(path):
             continue
         try:
-            db = sqlite3.connect(f"file:{_uri_path(path)}?mode=ro", uri=True, timeout=1.0)
-        except sqlite3.Error:
+            rows += [Upload(entry, handler.name) for entry in read_entries(path, round_number)]
+        except (sqlite3.Error, OSError):
             continue
-        try:
-            sql = "SELECT round, model, status, submission_id, source, error, updated FROM uploads"
-            params: tuple[Any, ...] = ()
-            if round_number is not None:
-                sql, params = sql + " WHERE round = ?", (round_number,)
-            rows += [
-                Upload(r, m, status, sub, src, err, updated, handler.name)
-                for r, m, status, sub, src, err, updated in db.execute(sql, params)
-            ]
-        except sqlite3.Error:
-            continue
-        finally:
-            db.close()
     return rows
-
-
-def _uri_path(path: Path) -> str:
-    """``path`` for a ``file:`` URI (what urllib.parse.quote would do to the characters that matter)."""
-    return str(path.resolve()).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
 
 
 def model_map(config: Config) -> list[tuple[str, str, str]]:

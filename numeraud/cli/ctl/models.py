@@ -53,7 +53,7 @@ def current(
 ) -> list[dict[str, Any]]:
     """One row per mapped Numerai model for round ``number`` (see the module docstring)."""
     handlers = doc.get("handlers") or {}
-    ledger = {(u.uploader, u.model): u for u in local.ledger_rows(config, number)}
+    ledger = {(u.uploader, u.entry.model): u.entry for u in local.ledger_rows(config, number)}
     producers = local.producers(config)
     ready = {e["payload"].get("model") for e in events if e["kind"] == "predictions_ready" and e["round"] == number}
     published = any(e["kind"] == "round_begin" and e["round"] == number for e in events)
@@ -103,7 +103,7 @@ def current(
 
 def history(config: Config, events: list[dict[str, Any]], rounds: int, model: str | None) -> list[dict[str, Any]]:
     """Round x model rows, newest round first: ledger status, upload time, acceptance, validation CORR, scores."""
-    uploads = {(u.round, u.model): u for u in local.ledger_rows(config)}
+    uploads = {(u.entry.round, u.entry.model): u.entry for u in local.ledger_rows(config)}
     missed = {e["round"] for e in events if e["kind"] == "round_missed"}
     numbers = sorted(
         {r for r, _m in uploads} | {e["round"] for e in events if e.get("round") is not None}, reverse=True
