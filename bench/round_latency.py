@@ -26,7 +26,7 @@ Prints a table; with ``--json`` the last line is one JSON object with ``latency_
 ``latency_max_s``, ``floor_median_s``, ``ratio``, ``rss_idle_mb``, ``rss_after_polls_mb`` and
 ``polls`` (and a few more).
 
-    python bench/round_latency.py [--rounds 5] [--polls 10000] [--json]
+    python bench/round_latency.py [--rounds 15] [--polls 10000] [--json]
 """
 
 from __future__ import annotations
@@ -160,11 +160,13 @@ def tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def start_daemon(config: Path, log: Path) -> Daemon:
+def start_daemon(config: Path, log: Path, extra_env: dict[str, str] | None = None) -> Daemon:
+    """``numeraud run --config CONFIG --spawn-handlers``, output in ``log``, ``extra_env`` added."""
     exe = shutil.which("numeraud")
     command = [exe] if exe else [sys.executable, "-m", "numeraud.cli.main"]
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra_env or {})
     with log.open("ab") as out:
         process = subprocess.Popen(
             [*command, "run", "--config", str(config), "--spawn-handlers"],
@@ -440,6 +442,11 @@ def summary(args: argparse.Namespace, r: Results) -> dict[str, Any]:
     download = statistics.median(r.floors)
     floor = download + detection
     latency = statistics.median(r.latencies)
+    # The poll's phase at open_round() is chance: the detection delay is uniform over the interval,
+    # and its median over a handful of rounds moves by tens of ms from run to run. What numeraud
+    # itself adds is the rest: from the poll that saw the round to the handler's callback.
+    detected = [p["round_opened"] for p in r.breakdown if "round_opened" in p]
+    pipeline = [p["latency"] - p["round_opened"] for p in r.breakdown if "round_opened" in p and "latency" in p]
     return {
         "latency_median_s": round(latency, 4),
         "latency_max_s": round(max(r.latencies), 4),
@@ -449,6 +456,8 @@ def summary(args: argparse.Namespace, r: Results) -> dict[str, Any]:
         "floor_detection_s": detection,
         "ratio": round(latency / floor, 2),
         "difference_s": round(latency - floor, 4),
+        "detection_median_s": round(statistics.median(detected), 4) if detected else None,
+        "pipeline_median_s": round(statistics.median(pipeline), 4) if pipeline else None,
         "rss_idle_mb": round(r.rss_idle_mb, 1),
         "rss_after_polls_mb": round(r.rss_after_mb, 1),
         "rss_growth_mb": round(r.rss_after_mb - r.rss_idle_mb, 2),
@@ -483,6 +492,10 @@ def print_table(args: argparse.Namespace, r: Results, s: dict[str, Any]) -> None
     print(f"{'floor: + detection delay interval/2 (s)':44}{s['floor_median_s']:>10.3f}")
     print(f"{'ratio latency / floor':44}{s['ratio']:>10.2f}")
     print(f"{'difference latency - floor (s)':44}{s['difference_s']:>10.3f}")
+    if s["pipeline_median_s"] is not None:
+        detected, pipeline = s["detection_median_s"], s["pipeline_median_s"]
+        print(f"{'detected by the poll (s after open)':44}{detected:>10.3f}   (chance: uniform over the interval)")
+        print(f"{'poll that saw it -> handler (s)':44}{pipeline:>10.3f}   (URL, download, digests, checks, commit)")
     print()
     print("per round (s after open_round(); supervisor log times are wall-clock):")
     columns = ["round_opened", "file_synced", "round_published", "published_new_tournament_data", "latency"]
@@ -524,7 +537,7 @@ def terminate_as_exit() -> Iterator[None]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds (default 15)")
     parser.add_argument("--detect", choices=("poll", "webhook"), default="poll", help="how rounds are noticed")
     parser.add_argument("--interval", type=float, default=0.5, help="poll interval of the latency run (s)")
     parser.add_argument("--handlers", type=int, default=1, help="handler processes (latency: the first)")

@@ -34,6 +34,7 @@ import joblib
 import pandas as pd
 
 from numeraud import EventHandler
+from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import atomic_path
 
 from .data import DataError, feature_set, load
@@ -73,8 +74,12 @@ def import_estimator(path: str) -> type:
 class ModelHandler(EventHandler):
     """Trains and predicts with one scikit-learn-compatible model (see the module docstring)."""
 
+    #: The process's failpoints (read from its environment in ``on_start``; tests only).
+    failpoints = Failpoints(env={})
+
     def on_start(self) -> None:
         """Check the options early, so a typo fails at start, not at the first round."""
+        self.failpoints = Failpoints()
         import_estimator(str(self.options.get("estimator", DEFAULT_ESTIMATOR)))
 
     @property
@@ -115,6 +120,7 @@ class ModelHandler(EventHandler):
         self.log.info("training", rows=len(train), features=len(features), estimator=estimator_class.__name__)
         model.fit(train[features], train[target])
         del train
+        self.failpoints.hit("mid_training")
         hold = float(self.options.get("min_train_seconds", 0)) - (time.monotonic() - started)
         if hold > 0:
             time.sleep(hold)  # demos only: a window to kill the process mid-training
@@ -177,11 +183,13 @@ class ModelHandler(EventHandler):
             live = load(Path(files["live.parquet"]), features)
         except DataError as exc:
             raise ModelError(f"live data for round {round_number}: {exc}") from exc
+        self.failpoints.hit("mid_predict")
         predictions = pd.Series(model.predict(live[features]), index=live.index, name="prediction").rank(pct=True)
         path = self._dir() / "predictions" / f"{self.model_name}_round_{round_number}.csv"
         with atomic_path(path) as temp:
             predictions.rename_axis("id").to_csv(temp, header=True)
         self.log.info("predictions_written", rows=len(predictions), path=str(path))
+        self.failpoints.hit("after_predictions_file")
         self.emit(
             "predictions_ready",
             round=round_number,

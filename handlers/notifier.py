@@ -38,7 +38,13 @@ ALERTS = {
     "round_missed": "Round missed",
     "handler_blocked": "Handler blocked",
     "model_failed": "Model failed",
+    "submission_fallback": "Fallback submitted",
+    "submission_at_risk": "Submission at risk",
 }
+
+
+#: Events that count in a round's summary (a fallback that stays is shown as one).
+SUMMARISED = frozenset({"submission_uploaded", "submission_failed", "submission_missed", "submission_fallback"})
 
 
 def notify_urls(options: dict[str, Any] | Any, env: dict[str, str] | Any = None) -> list[str]:
@@ -105,10 +111,14 @@ class NotifierHandler(EventHandler):
         """Alerts for failures; per-round bookkeeping for the summary."""
         title = ALERTS.get(event.kind)
         round_number = event.round
-        if event.kind in ("submission_uploaded", "submission_failed", "submission_missed") and round_number is not None:
+        if event.kind in SUMMARISED and round_number is not None:
             rounds = self.persistent_state.setdefault("rounds", {})
             outcome = rounds.setdefault(str(round_number), {})
-            outcome[str(event.get("model"))] = event.kind.removeprefix("submission_")
+            model = str(event.get("model"))
+            if event.kind == "submission_fallback":
+                outcome[model] = f"fallback: {event.get('fallback')}"
+            elif not (event.get("standing") and outcome.get(model, "").startswith("fallback")):
+                outcome[model] = event.kind.removeprefix("submission_")
         if title is None:
             return
         subject = event.get("model") or event.get("handler") or ""

@@ -14,26 +14,36 @@ records it in a ledger so a redelivered event never uploads twice. Transient fai
 with backoff until the round's deadline; one model's failure never blocks another's upload. On
 ``round_closed`` it raises ``submission_missed`` for every mapped model without a submission.
 
-Events it emits: ``submission_uploaded``, ``submission_failed``, ``submission_missed``. The
-secret key is read here (:mod:`numeraud.numerai.credentials`) and nowhere else.
+On ``round_deadline_near`` (``[poll] guard_margin`` before the deadline) every mapped model still
+without a submission gets its ``options.fallback`` (:mod:`numeraud_handlers.fallback`: Numerai's
+example predictions, another model's, or none), validated like any file; real predictions that
+come later replace it.
+
+Events it emits: ``submission_uploaded``, ``submission_failed``, ``submission_missed``,
+``submission_fallback`` and ``submission_at_risk`` (no fallback could be submitted). The secret key
+is read here (:mod:`numeraud.numerai.credentials`) and nowhere else.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from numeraud import EventHandler, HandlerEvent
+from numeraud.common.failpoints import Failpoints
+from numeraud.common.files import atomic_path
 from numeraud.numerai.client import NUMERAI_API_URL, NumeraiClient, NumeraiError, NumeraiRejected
 from numeraud.numerai.credentials import CredentialsError, load_keys
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
 from numeraud.numerai.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
 
 from .data import DataError, load
-from .ledger import Ledger
+from .fallback import PREFIX, is_fallback, parse_fallbacks
+from .ledger import Entry, Ledger
 
 
 def model_map(options: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -55,10 +65,13 @@ class UploaderHandler(EventHandler):
 
     client: NumeraiClient
     ledger: Ledger
+    failpoints: Failpoints
 
     def on_start(self) -> None:
         """Read the keys, open the ledger, check the model map."""
+        self.failpoints = Failpoints()
         self.models = model_map(self.options)
+        self.fallbacks = parse_fallbacks(self.options, [t for targets in self.models.values() for t in targets])
         keys = load_keys(self.options)
         if keys is None:
             raise CredentialsError(
@@ -120,38 +133,69 @@ class UploaderHandler(EventHandler):
         for target in targets:
             self._upload_one(round_number, target, source, path, deadline)
 
-    def _upload_one(self, round_number: int, target: str, source: str, path: Path, deadline: float | None) -> None:
+    def _upload_one(
+        self, round_number: int, target: str, source: str, path: Path, deadline: float | None
+    ) -> str | None:
+        """Upload ``path`` for ``target`` unless the ledger says it is done; the submission id or None.
+
+        A fallback the guard uploaded is replaced by real predictions, never the other way round.
+        """
         log = self.log.bind(numerai_model=target, predictions=source)
         entry = self.ledger.get(round_number, target)
-        if entry is not None and entry.status == "uploaded":
-            log.info("already_uploaded", submission_id=entry.submission_id)
-            return
+        replacing = entry is not None and is_fallback(entry.source) and not is_fallback(source)
+        if entry is not None and entry.status == "uploaded" and not replacing:
+            # A redelivery: the attempt that recorded the upload may have died before its ACK, and
+            # its submission_uploaded with it (emitted events are committed with the ACK).
+            log.info("already_uploaded", submission_id=entry.submission_id, source=entry.source)
+            if not is_fallback(entry.source):
+                self.emit(
+                    "submission_uploaded",
+                    round=round_number,
+                    model=target,
+                    predictions=source,
+                    submission_id=entry.submission_id,
+                )
+            return None
+        if entry is not None and entry.status == "attempting" and is_fallback(entry.error):
+            replacing = True  # a crash while real predictions replaced a fallback: upload them again
         try:
             model_id = self._model_id(target, deadline)
-            found = self._found_on_numerai(model_id, round_number) if entry is not None else None
+            found = None
+            if entry is not None and entry.status == "attempting" and not replacing:
+                found = self._found_on_numerai(model_id, round_number)  # a crash mid-upload: did it land?
             if found is not None:
-                self.ledger.record(round_number, target, "uploaded", source=source, submission_id=found)
+                self.ledger.record(round_number, target, "uploaded", source=source, submission_id=found, path=str(path))
                 log.info("upload_found_on_numerai", round=round_number, submission_id=found)
                 self.emit(
                     "submission_uploaded", round=round_number, model=target, predictions=source, submission_id=found
                 )
-                return
-            self.ledger.record(round_number, target, "attempting", source=source)
-            submission_id = self._retry(lambda: self.client.upload_predictions(str(path), model_id=model_id), deadline)
+                return found
+            if replacing:
+                log.info("replacing_fallback", fallback=entry.source if entry is not None else None)
+            # ``error`` marks an attempt that replaces a fallback (the fallback is on Numerai already)
+            marker = f"{PREFIX}replacing" if replacing else None
+            self.ledger.record(round_number, target, "attempting", source=source, error=marker, path=str(path))
+            submission_id: str = self._retry(
+                lambda: self.client.upload_predictions(str(path), model_id=model_id), deadline
+            )
+            self.failpoints.hit("after_upload")
             confirmed = {s["id"] for s in self._retry(lambda: self.client.submission_ids(model_id), deadline)}
             if submission_id not in confirmed:
                 raise NumeraiRejected(f"Numerai does not list submission {submission_id} after the upload")
         except DeadlinePassed as exc:
-            self._failed(round_number, target, source, f"deadline passed: {exc}", "submission_missed")
-            return
+            self._failed(round_number, target, source, f"deadline passed: {exc}", "submission_missed", before=entry)
+            return None
         except (NumeraiError, ValueError) as exc:
-            self._failed(round_number, target, source, str(exc), "submission_failed")
-            return
-        self.ledger.record(round_number, target, "uploaded", source=source, submission_id=submission_id)
+            self._failed(round_number, target, source, str(exc), "submission_failed", before=entry)
+            return None
+        self.ledger.record(round_number, target, "uploaded", source=source, submission_id=submission_id, path=str(path))
+        self.failpoints.hit("after_upload_confirmed")
         log.info("uploaded", submission_id=submission_id)
-        self.emit(
-            "submission_uploaded", round=round_number, model=target, predictions=source, submission_id=submission_id
-        )
+        if not is_fallback(source):
+            self.emit(
+                "submission_uploaded", round=round_number, model=target, predictions=source, submission_id=submission_id
+            )
+        return submission_id
 
     def _found_on_numerai(self, model_id: str, round_number: int) -> str | None:
         """The id of this round's selected submission, if Numerai has one (asked after a crash)."""
@@ -164,7 +208,24 @@ class UploaderHandler(EventHandler):
                 return str(submission["id"])
         return "(on Numerai, id not listed)"
 
-    def _failed(self, round_number: int, target: str, source: str, reason: str, kind: str) -> None:
+    def _failed(
+        self, round_number: int, target: str, source: str, reason: str, kind: str, *, before: Entry | None = None
+    ) -> None:
+        """Record and report a failure; a fallback already on Numerai stays the round's submission."""
+        before = before if before is not None else self.ledger.get(round_number, target)
+        if before is not None and before.status == "uploaded" and is_fallback(before.source):
+            self.ledger.record(
+                round_number,
+                target,
+                "uploaded",
+                source=before.source,
+                submission_id=before.submission_id,
+                path=before.path,
+                error=f"real predictions failed: {reason}",
+            )
+            self.log.error(kind, numerai_model=target, reason=reason, standing=before.source)
+            self.emit(kind, round=round_number, model=target, predictions=source, reason=reason, standing=before.source)
+            return
         status = "missed" if kind == "submission_missed" else "failed"
         self.ledger.record(round_number, target, status, source=source, error=reason)
         self.log.error(kind, numerai_model=target, reason=reason)
@@ -176,6 +237,96 @@ class UploaderHandler(EventHandler):
         for targets in self.models.values():
             for target in targets:
                 entry = self.ledger.get(round_number, target)
-                if entry is None or entry.status == "attempting":
+                if entry is None or (entry.status == "attempting" and not is_fallback(entry.error)):
                     reason = "the deadline passed without a submission"
                     self._failed(round_number, target, "", reason, "submission_missed")
+
+    def on_round_deadline_near(self, event: HandlerEvent) -> None:
+        """The deadline guard: a fallback for every mapped model without a submission this round."""
+        near = _NearDeadline(
+            number=int(event.round if event.round is not None else event["round"]),
+            deadline=self._deadline(event),
+            live_files=dict(event.get("live_files") or {}),
+            version=str(event.get("version") or ""),
+        )
+        for targets in self.models.values():
+            for target in targets:
+                entry = self.ledger.get(near.number, target)
+                if entry is not None and entry.status == "uploaded":
+                    continue
+                self._guard(near, target, entry.error if entry is not None and entry.error else "no predictions yet")
+
+    def _guard(self, near: _NearDeadline, target: str, why: str) -> None:
+        """Try ``target``'s fallbacks in order; say what happened either way."""
+        tried: list[str] = []
+        for kind in self.fallbacks.of(target):
+            if kind == "none":
+                break
+            try:
+                path = self._fallback_file(kind, near, target)
+                live_ids = load(Path(near.live_files["live.parquet"]), []).index
+                validate_predictions(live_ids, read_predictions_csv(path.read_bytes()))
+            except (OSError, KeyError, DataError, SubmissionInvalid, NumeraiError, DeadlinePassed, ValueError) as exc:
+                tried.append(f"{kind}: {exc}")
+                self.log.warning("fallback_refused", numerai_model=target, fallback=kind, reason=str(exc))
+                continue
+            submission_id = self._upload_one(near.number, target, f"{PREFIX}{kind}", path, near.deadline)
+            if submission_id is not None:
+                self.log.warning("submission_fallback", numerai_model=target, fallback=kind, reason=why)
+                self.emit(
+                    "submission_fallback",
+                    round=near.number,
+                    model=target,
+                    fallback=kind,
+                    submission_id=submission_id,
+                    reason=why,
+                )
+                return
+            tried.append(f"{kind}: the upload failed")
+        self.log.error("submission_at_risk", numerai_model=target, reason=why, fallbacks=tried)
+        self.emit("submission_at_risk", round=near.number, model=target, reason=why, fallbacks_tried=tried)
+
+    def _fallback_file(self, kind: str, near: _NearDeadline, target: str) -> Path:
+        """The predictions file fallback ``kind`` stands for (raises with the reason when there is none)."""
+        if kind == "example":
+            return self._example_predictions(near)
+        if kind == "previous":
+            entry = self.ledger.last_uploaded(target, before=near.number)
+            if entry is None or not entry.path:
+                raise ValueError("no earlier accepted predictions")
+            return Path(entry.path)
+        other = kind[len("model:") :]
+        entry = self.ledger.get(near.number, other)
+        if entry is None or entry.status != "uploaded" or is_fallback(entry.source) or not entry.path:
+            raise ValueError(f"{other} has no real predictions for round {near.number}")
+        return Path(entry.path)
+
+    def _example_predictions(self, near: _NearDeadline) -> Path:
+        """Numerai's example predictions of the round as a submission CSV (``id,prediction``)."""
+        out = (self.state_dir or Path(".")) / "fallbacks" / f"example_round_{near.number}.csv"
+        if out.exists():
+            return out
+        synced = near.live_files.get("live_example_preds.parquet")
+        if synced and Path(synced).exists():
+            source = Path(synced)
+        else:
+            if not near.version:
+                raise ValueError("the event names no dataset version to fetch the example predictions of")
+            source = out.with_suffix(".parquet")
+            source.parent.mkdir(parents=True, exist_ok=True)
+            remote = f"{near.version}/live_example_preds.parquet"
+            self._retry(lambda: self.client.download_dataset(remote, str(source), round_num=near.number), near.deadline)
+        frame = load(source, ["prediction"])
+        with atomic_path(out) as temp:
+            frame.rename_axis("id")[["prediction"]].to_csv(temp, header=True)
+        return out
+
+
+@dataclass(frozen=True)
+class _NearDeadline:
+    """What ``round_deadline_near`` says of its round."""
+
+    number: int
+    deadline: float | None
+    live_files: dict[str, str]
+    version: str

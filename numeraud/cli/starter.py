@@ -114,6 +114,7 @@ def render(options: StarterOptions) -> str:
         "[poll]",
         f"idle_interval = {options.idle_interval:g}   # seconds between polls while no round is due",
         f"fast_interval = {options.fast_interval:g}    # seconds between polls around an expected round open",
+        "guard_margin = 600    # round_deadline_near this long before each deadline (at most 1/6 of the window)",
         "",
     ]
     for index, model in enumerate(options.models):
@@ -142,13 +143,16 @@ def render(options: StarterOptions) -> str:
             f"public_id_file = {_toml(options.key_files[0])}",
             f"secret_key_file = {_toml(options.key_files[1])}",
         ]
-    after = ", ".join(_toml(handler_name(m)) for m in options.models)
+    uploader_options.append('fallback = "example"')
     lines += [
         "# Validates and uploads every model's predictions, once per round, and confirms them.",
         "# Keys: NUMERAI_PUBLIC_ID / NUMERAI_SECRET_KEY, or systemd credentials (see systemd/README.md).",
+        "# fallback: what a model without predictions gets at [poll] guard_margin before the deadline",
+        '# ("example", "previous", "model:NAME", "none", or a list tried in order).',
+        "# Not `after` the models: a model that fails must hold back neither the others' uploads nor",
+        "# the deadline guard (each predictions_ready comes after its model's work anyway).",
         "[handlers.uploader]",
         'class = "numeraud_handlers.uploader:UploaderHandler"',
-        f"after = [{after}]",
         f"options = {{ {', '.join(uploader_options)} }}",
         "",
         "# Collects each model's round scores once rounds resolve; `numeraudctl scores` shows them.",

@@ -2,7 +2,8 @@
 
 Pure: no clock, no sleep, no I/O. The caller counts attempts and waits. Used by the delivery
 policy (``numeraud.supervisor.session.Policy.backoff_for``), the Numerai retry loop
-(``numeraud.numerai.retry.Backoff``) and the handler spawner's restart delay.
+(``numeraud.numerai.retry.Backoff``), the handler spawner's restart delay and the handler
+runtime's reconnects.
 """
 
 from __future__ import annotations

@@ -114,9 +114,16 @@ class PollConfig:
     fast_interval: float = 2.0
     fast_before: float = 600.0
     fast_after: float = 7200.0
+    #: ``round_deadline_near`` is published this long before each round's deadline (at most a sixth
+    #: of the round's window, so a short window keeps most of its time for the real predictions).
+    guard_margin: float = 600.0
     #: ``HOST:PORT`` to listen on for "poll now" POSTs; port 0 takes any free port, which
     #: ``numeraudctl status`` shows (``webhook.address``) and the ``webhook listening`` log line names.
     webhook: str | None = None
+
+
+#: Numerai guarantees every round's submission window at least an hour.
+SHORTEST_WINDOW: Final = 3600.0
 
 
 def poll_intervals_problem(fast_interval: float, idle_interval: float) -> str | None:
@@ -356,11 +363,14 @@ def _parse_poll(t: _Table, _paths: PathsConfig) -> PollConfig:
         fast_interval=t.seconds("fast_interval", PollConfig.fast_interval),
         fast_before=t.seconds("fast_before", PollConfig.fast_before),
         fast_after=t.seconds("fast_after", PollConfig.fast_after),
+        guard_margin=t.seconds("guard_margin", PollConfig.guard_margin),
         webhook=str(webhook) if webhook is not None else None,
     )
     problem = poll_intervals_problem(out.fast_interval, out.idle_interval)
     if problem is not None:
         raise t.error("fast_interval", problem)
+    if out.guard_margin >= SHORTEST_WINDOW:
+        raise t.error("guard_margin", f"must be shorter than Numerai's shortest window ({SHORTEST_WINDOW:g} s)")
     t.finish()
     return out
 

@@ -11,6 +11,7 @@ TOURNAMENT_KINDS: Final = frozenset(
         "new_training_data",
         "new_tournament_data",
         "cleanup",
+        "round_deadline_near",
         "round_closed",
         "round_missed",
         "handler_blocked",

@@ -39,6 +39,7 @@ from typing import Any, Final
 import zmq
 
 from numeraud.common import protocol
+from numeraud.common.backoff import ExponentialBackoff
 from numeraud.common.config import EX_CONFIG, Config, ConfigError
 from numeraud.common.exitcodes import EXIT_FAILURE, EXIT_FENCED, EXIT_OK, EXIT_TIMEOUT
 from numeraud.common.notify import Notifier
@@ -48,8 +49,8 @@ from numeraud.handler.worker import Callbacks, Job, Result, build_callbacks, loa
 
 __all__ = ["Callbacks", "HandlerRuntime", "Job", "Result", "load_handler_class"]
 
-RECONNECT_MIN: Final = 0.25
-RECONNECT_MAX: Final = 30.0
+#: Reconnect n waits min(30 s, 0.25 s * 2**n); a WELCOME starts it over.
+RECONNECT: Final = ExponentialBackoff(base=0.25, cap=30.0)
 #: How long queued ACK/NACK/BYE frames may take to leave on exit.
 FLUSH_MS: Final = 2000
 
@@ -79,7 +80,8 @@ class HandlerRuntime:
         self.inproc: zmq.Context[Any] = zmq.Context()
         self.conn: Link | None = None
         self.reconnect_at = 0.0
-        self.reconnect_delay = RECONNECT_MIN
+        #: Connections lost since the last WELCOME (the reconnect backoff's attempt).
+        self.reconnects = 0
         #: The job the worker runs (``None``: it is idle), and when it was handed over.
         self.busy: Job | None = None
         self.busy_since = 0.0
@@ -243,9 +245,10 @@ class HandlerRuntime:
         if self.conn is not None:
             self.conn.sock.close(linger=0)
             self.conn = None
-        self.reconnect_at = now + self.reconnect_delay
-        self.log.warning("supervisor connection lost; reconnecting", reason=why, retry_in_s=self.reconnect_delay)
-        self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX)
+        delay = RECONNECT.delay(self.reconnects)
+        self.reconnects += 1
+        self.reconnect_at = now + delay
+        self.log.warning("supervisor connection lost; reconnecting", reason=why, retry_in_s=delay)
 
     def _send(self, message: protocol.Message, now: float) -> bool:
         return self.conn is not None and self.conn.send(message, now, self.log)
@@ -275,7 +278,7 @@ class HandlerRuntime:
                 conn.hello_at = None
                 conn.heartbeat = message.heartbeat_ms / 1000.0
                 conn.liveness = message.liveness
-                self.reconnect_delay = RECONNECT_MIN
+                self.reconnects = 0
                 self.log.info("connected", acked_seq=message.acked_seq, api=message.api)
                 self._status = f"handler {self.name}: connected, cursor at {message.acked_seq}"
                 self.notifier.status(self._status)

@@ -20,6 +20,8 @@ import numerapi
 import numerapi.base_api
 import requests
 
+from numeraud.common.failpoints import Failpoints
+
 NUMERAI_API_URL = "https://api-tournament.numer.ai"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: (connect, read) seconds for one GraphQL call.
@@ -100,6 +102,7 @@ class NumeraiClient(numerapi.NumerAPI):
         )
         self.api_url = check_api_url(api_url)
         self.timeout = timeout
+        self.failpoints = Failpoints()
         self.session = requests.Session()
         _bypass_proxy_for_loopback(self.api_url)
 
@@ -190,6 +193,7 @@ class NumeraiClient(numerapi.NumerAPI):
                 retry_after=_retry_after(response),
                 status=response.status_code,
             )
+        self.failpoints.hit("mid_upload")
         variables = {
             "filename": auth["filename"],
             "tournament": self.tournament_id,

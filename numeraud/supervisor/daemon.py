@@ -66,6 +66,7 @@ class Daemon:
                 fast_interval=poll.fast_interval,
                 fast_before=timedelta(seconds=poll.fast_before),
                 fast_after=timedelta(seconds=poll.fast_after),
+                guard_margin=poll.guard_margin,
             )
             self.follower = FollowerService(
                 store,

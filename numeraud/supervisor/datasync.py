@@ -9,7 +9,8 @@ until the round's deadline). Each attempt:
    read timeout so a stalled transfer fails instead of hanging;
 3. checks free disk space before writing, the byte count, the MD5 when the ETag is one (S3
    single-part objects), and that the file parses (parquet footer and pages, or JSON);
-4. records size and SHA-256, fsyncs, and renames it into place atomically.
+4. records size and SHA-256 (both digests are taken as the bytes arrive, so a file is not read
+   back to be hashed), fsyncs, and renames it into place atomically.
 
 A file whose ETag and size match what was synced before is not downloaded again.
 """
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import replace_durably
 from numeraud.numerai.client import NumeraiClient, NumeraiUnavailable
 
@@ -100,7 +102,9 @@ class DatasetSync:
         reserve_bytes: int = 256 * 1024 * 1024,
         progress: Callable[[Progress], None] | None = None,
         progress_every: float = 2.0,
+        failpoints: Failpoints | None = None,
     ) -> None:
+        self.failpoints = failpoints if failpoints is not None else Failpoints(env={})
         self.client = client
         self.data_dir = data_dir
         self.partial_dir = data_dir / ".partial"
@@ -145,17 +149,20 @@ class DatasetSync:
                 raise
             if response.status_code == 200:
                 have = 0  # a fresh start, or the file changed since the partial copy
+            digests: Digests | None = None
             if have < total:
                 self._check_disk(remote, total - have)
                 meta.write_text(json.dumps({"etag": etag, "total": total}))
-                self._stream(remote, response, part, have, total)
+                digests = self._stream(remote, response, part, have, total)
             elif etag is None:
                 etag = json.loads(meta.read_text()).get("etag")
         size = part.stat().st_size
         if size != total:
             _discard(part, meta)
             raise VerificationFailed(f"{remote}: got {size} bytes, expected {total}")
-        sha256, md5 = _digests(part)
+        if digests is None:  # every byte arrived in an earlier attempt
+            digests = Digests.of_prefix(part, size)
+        sha256, md5 = digests.hexdigests()
         expected_md5 = _MD5_ETAG.match(etag or "")
         if expected_md5 and expected_md5.group(1) != md5:
             _discard(part, meta)
@@ -200,7 +207,13 @@ class DatasetSync:
                 f"(keeping {self.reserve_bytes:,} in reserve)"
             )
 
-    def _stream(self, remote: str, response: requests.Response, part: Path, have: int, total: int) -> None:
+    def _stream(self, remote: str, response: requests.Response, part: Path, have: int, total: int) -> Digests:
+        """Append the response to ``part`` after its first ``have`` bytes; the digests of it all.
+
+        The bytes are hashed as they arrive (the partial copy's prefix first), so a file of
+        several GB is not read back from disk to be checked.
+        """
+        digests = Digests.of_prefix(part, have)
         started = time.monotonic()
         last_report = started
         done = have
@@ -210,7 +223,9 @@ class DatasetSync:
                 out.truncate()
                 for chunk in response.iter_content(CHUNK):
                     out.write(chunk)
+                    digests.update(chunk)
                     done += len(chunk)
+                    self.failpoints.hit("mid_download")
                     now = time.monotonic()
                     if self.progress is not None and now - last_report >= self.progress_every:
                         last_report = now
@@ -221,6 +236,7 @@ class DatasetSync:
         if self.progress is not None:
             elapsed = max(time.monotonic() - started, 1e-9)
             self.progress(Progress(remote, done, total, (done - have) / elapsed))
+        return digests
 
 
 def _partial_state(part: Path, meta: Path) -> tuple[int, str | None]:
@@ -248,14 +264,33 @@ def _size_is(path: Path, size: int) -> bool:
         return False
 
 
-def _digests(path: Path) -> tuple[str, str]:
-    sha256 = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as source:
-        while chunk := source.read(1 << 20):
-            sha256.update(chunk)
-            md5.update(chunk)
-    return sha256.hexdigest(), md5.hexdigest()
+class Digests:
+    """SHA-256 (recorded, handed to handlers) and MD5 (checked against a single-part ETag) of a file."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    @classmethod
+    def of_prefix(cls, path: Path, length: int) -> Digests:
+        """The digests of the first ``length`` bytes of ``path``."""
+        digests = cls()
+        if length:
+            with path.open("rb") as source:
+                left = length
+                while left and (chunk := source.read(min(1 << 20, left))):
+                    digests.update(chunk)
+                    left -= len(chunk)
+        return digests
+
+    def update(self, chunk: bytes) -> None:
+        """Hash the next bytes."""
+        self.sha256.update(chunk)
+        self.md5.update(chunk)
+
+    def hexdigests(self) -> tuple[str, str]:
+        """``(sha256, md5)`` in hex."""
+        return self.sha256.hexdigest(), self.md5.hexdigest()
 
 
 def _check_content(path: Path, name: str, *, full_decode: bool) -> None:

@@ -26,7 +26,7 @@ from numeraud.common.failpoints import Failpoints
 from numeraud.common.logs import get_logger
 from numeraud.numerai.client import NumeraiClient
 from numeraud.supervisor.datasync import DatasetSync, KnownFile, Progress
-from numeraud.supervisor.poller import Publication, TournamentFollower
+from numeraud.supervisor.poller import FollowerStopped, Publication, TournamentFollower
 from numeraud.supervisor.store import DatasetFile, Store, StoreError
 from numeraud.supervisor.tournament import PollPolicy
 
@@ -61,7 +61,13 @@ class FollowerService:
         self.pending: collections.deque[Publication] = collections.deque()
         self.progress: Progress | None = None
         client = NumeraiClient(api_url)
-        sync = DatasetSync(client, data_dir, progress=self._on_progress, reserve_bytes=settings.reserve_bytes)
+        sync = DatasetSync(
+            client,
+            data_dir,
+            progress=self._on_progress,
+            reserve_bytes=settings.reserve_bytes,
+            failpoints=self.failpoints,
+        )
         known = {f"{f.version}/{f.name}": KnownFile(f.size, f.sha256, f.etag) for f in store.dataset_files()}
         self.follower = TournamentFollower(
             client,
@@ -71,9 +77,9 @@ class FollowerService:
             publish=self._queue,
             state=store.tournament_state(),
             known_files=known,
+            failpoints=self.failpoints,
         )
         self.stall_after = stall_after
-        self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="follower", daemon=True)
         self._last_alive = time.monotonic()
         #: True while a poll (and its downloads) is under way.
@@ -101,13 +107,16 @@ class FollowerService:
 
     def _run(self) -> None:
         try:
-            while not self.stop_event.is_set():
+            while not self.follower.stopping.is_set():
                 self._last_alive = time.monotonic()
                 self.busy = True
                 self.last_poll_at, self.next_poll_at = time.time(), None
                 self.failpoints.hit("exit_follower_thread")
                 try:
                     delay = self.follower.poll()
+                except FollowerStopped:
+                    self.busy = False
+                    break
                 except Exception as exc:  # a bug must not end the thread: log, wait, poll again
                     self.log.exception("poll_crashed", error=str(exc))
                     delay = self.follower.policy.idle_interval
@@ -126,9 +135,9 @@ class FollowerService:
         self.thread.start()
 
     def stop(self) -> None:
-        """Stop polling (the thread finishes its current step)."""
-        self.stop_event.set()
-        self.follower.wake.set()
+        """Stop polling: a poll waiting to retry gives up at once; a call or download under way
+        ends first (their timeouts bound it)."""
+        self.follower.stop()
         self.thread.join(timeout=5)
 
     def poll_now(self) -> None:
@@ -173,7 +182,7 @@ class FollowerService:
                 for name, synced in publication.files
             ]
             try:
-                self.publish(publication.events, publication.state, files)
+                self.publish(publication.events, _StateRead(publication.state, self.failpoints), files)
             except StoreError as exc:
                 self.log.error("publish_failed", error=str(exc), waiting=len(self.pending))
                 return
@@ -199,6 +208,19 @@ class FollowerService:
                 "rate_mb_s": round(self.progress.rate / 1e6, 2),
             }
         return status
+
+
+class _StateRead(dict[str, str]):
+    """A publication's tournament state that hits the ``mid_publish`` failpoint when the store
+    reads it, which it does inside the publish transaction, after inserting the events."""
+
+    def __init__(self, state: Mapping[str, str], failpoints: Failpoints) -> None:
+        super().__init__(state)
+        self._failpoints = failpoints
+
+    def items(self) -> Any:  # the ItemsView of dict
+        self._failpoints.hit("mid_publish")
+        return super().items()
 
 
 def _iso(unix: float | None) -> str | None:

@@ -1,9 +1,10 @@
-"""The supervisor process core: sockets, the main loop, timers, the control plane, systemd notify.
+"""The supervisor process core: start-up, the main loop, timers, systemd notify.
 
 Start-up order: lock the state directory (one supervisor per database), create the runtime
-directory (0750), open the store, bind the bus ROUTER and the control ROUTER (socket files 0660),
-then tell systemd READY=1. WATCHDOG=1 is sent from the loop itself, so it stops when the loop
-stalls. SIGTERM/SIGINT → STOPPING=1, BYE to the handlers, sockets and store closed.
+directory (0750), open the store, bind the bus ROUTER and the control ROUTER (socket files 0660;
+both in :mod:`numeraud.supervisor.sockets`), then tell systemd READY=1. WATCHDOG=1 is sent from
+the loop itself, so it stops when the loop stalls. SIGTERM/SIGINT → STOPPING=1, BYE to the handlers,
+sockets and store closed.
 
 The loop is open to other work: :meth:`Supervisor.add_timer` registers a periodic callback, and
 :meth:`Supervisor.add_inbox` one run at every pass, which another thread (the tournament follower)
@@ -16,8 +17,6 @@ work (frames, control commands, inboxes, timers).
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import signal
 import socket
@@ -30,20 +29,16 @@ from typing import Any, Final, cast
 
 import zmq
 
-from numeraud.common import protocol
-from numeraud.common.config import Config, ConfigError
+from numeraud.common.config import Config
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.notify import Notifier
 from numeraud.supervisor.control_plane import ControlPlane, SupervisorError
 from numeraud.supervisor.dispatcher import Dispatcher
+from numeraud.supervisor.sockets import SocketsError, SupervisorSockets, lock_state_dir
 from numeraud.supervisor.store import Store, StoreError
 
-__all__ = ["Supervisor", "SupervisorError", "Timer", "runtime_socket_path"]
+__all__ = ["Supervisor", "SupervisorError", "Timer"]
 
-#: Bounded queues: a handler that stops reading is dropped rather than buffered without limit.
-HWM: Final = 1000
-#: Messages larger than this are dropped by ZeroMQ itself; up to it, decode answers ERROR oversized.
-ZMQ_MAX_MSG: Final = 4 * protocol.MAX_MESSAGE_BYTES
 #: Messages read per socket per loop pass, so one busy socket cannot starve the rest.
 BATCH: Final = 256
 STATUS_EVERY: Final = 10.0
@@ -51,7 +46,6 @@ STATUS_EVERY: Final = 10.0
 _POLLIN: Final = int(zmq.POLLIN)
 _EVENTS: Final = int(zmq.EVENTS)
 _NOBLOCK: Final = int(zmq.NOBLOCK)
-_SNDMORE_NOBLOCK: Final = int(zmq.SNDMORE) | _NOBLOCK
 
 
 @dataclass
@@ -97,10 +91,7 @@ class Supervisor(ControlPlane):
         #: there (a webhook port in use, say) fails the start-up before systemd hears "ready".
         self.before_ready: list[Callable[[], None]] = []
         self._stop_reason: str | None = None
-        self._ctx: zmq.Context[Any] | None = None
-        self._bus: zmq.Socket[Any] | None = None
-        self._control: zmq.Socket[Any] | None = None
-        self._auth: Any = None
+        self.sockets: SupervisorSockets | None = None
         self._lock_fd: int | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -114,28 +105,19 @@ class Supervisor(ControlPlane):
         """Acquire the state dir, open the store, bind the sockets, then notify READY."""
         paths = self.config.paths
         try:
-            paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-            self._lock_fd = os.open(paths.state_dir / "numeraud.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SupervisorError(f"another numeraud is running on {paths.state_dir}") from None
-        except OSError as exc:
-            raise SupervisorError(f"state directory {paths.state_dir}: {exc.strerror}") from None
-        try:
-            paths.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-            os.chmod(paths.runtime_dir, 0o750)  # noqa: S103 - owner and group (handlers), nobody else
-        except OSError as exc:
-            raise SupervisorError(f"runtime directory {paths.runtime_dir}: {exc.strerror}") from None
+            self._lock_fd = lock_state_dir(paths)
+        except SocketsError as exc:
+            raise SupervisorError(str(exc)) from None
         try:
             self.store = self.store_factory(paths.database)
         except StoreError as exc:
             raise SupervisorError(f"database {paths.database}: {exc}") from None
-        self._ctx = zmq.Context()
-        self._bus = self._bind_bus()
-        self._control = self._socket(zmq.ROUTER)
-        self._bind_endpoint(self._control, self.config.bus.control_endpoint)
         try:
-            self.dispatcher = Dispatcher(self.store, self.config, self._send, self.log, self.failpoints)
+            self.sockets = SupervisorSockets(self.config)
+        except SocketsError as exc:
+            raise SupervisorError(str(exc)) from None
+        try:
+            self.dispatcher = Dispatcher(self.store, self.config, self.sockets.send, self.log, self.failpoints)
         except StoreError as exc:
             raise SupervisorError(f"database {paths.database}: {exc}") from None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -159,58 +141,9 @@ class Supervisor(ControlPlane):
         )
         self.notifier.ready(self._status_line())
 
-    def _socket(self, kind: int) -> zmq.Socket[Any]:
-        if self._ctx is None:
-            raise SupervisorError("start() was not called")
-        sock: zmq.Socket[Any] = self._ctx.socket(kind)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SNDHWM, HWM)
-        sock.setsockopt(zmq.RCVHWM, HWM)
-        sock.setsockopt(zmq.MAXMSGSIZE, ZMQ_MAX_MSG)
-        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        return sock
-
-    def _bind_bus(self) -> zmq.Socket[Any]:
-        endpoint = self.config.bus.endpoint
-        sock = self._socket(zmq.ROUTER)
-        if endpoint.startswith("tcp://"):
-            self._enable_curve(sock)
-        self._bind_endpoint(sock, endpoint)
-        return sock
-
-    def _enable_curve(self, sock: zmq.Socket[Any]) -> None:
-        import zmq.auth  # noqa: PLC0415 - only needed for tcp:// buses
-        from zmq.auth.thread import ThreadAuthenticator  # noqa: PLC0415
-
-        curve = self.config.bus.curve
-        if curve.server_key is None or curve.authorized_keys_dir is None:  # checked by require_server_curve
-            raise ConfigError("bus.curve", "server_key and authorized_keys_dir are required", self.config.path)
-        try:
-            public, secret = zmq.auth.load_certificate(str(curve.server_key))
-        except (OSError, ValueError) as exc:
-            raise ConfigError("bus.curve.server_key", f"cannot load certificate: {exc}", self.config.path) from None
-        if not secret:
-            raise ConfigError("bus.curve.server_key", "is not a secret certificate", self.config.path)
-        if not curve.authorized_keys_dir.is_dir():
-            raise ConfigError("bus.curve.authorized_keys_dir", "is not a directory", self.config.path)
-        self._auth = ThreadAuthenticator(self._ctx)
-        self._auth.start()
-        self._auth.configure_curve(domain="*", location=str(curve.authorized_keys_dir))
-        sock.curve_secretkey = secret
-        sock.curve_publickey = public
-        sock.curve_server = True
-
-    def _bind_endpoint(self, sock: zmq.Socket[Any], endpoint: str) -> None:
-        try:
-            sock.bind(endpoint)
-        except zmq.ZMQError as exc:
-            raise SupervisorError(f"cannot bind {endpoint}: {exc}") from None
-        if endpoint.startswith("ipc://") and not endpoint.startswith("ipc://@"):
-            os.chmod(endpoint[len("ipc://") :], 0o660)
-
     def run(self) -> int:
         """Run the loop until a signal or :meth:`stop`; returns the exit code."""
-        if self.dispatcher is None or self._bus is None or self._control is None or self._wake_r is None:
+        if self.dispatcher is None or self.sockets is None or self._wake_r is None:
             raise SupervisorError("start() was not called")
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         old_wakeup = signal.set_wakeup_fd(self._wake_w.fileno() if self._wake_w else -1)
@@ -239,22 +172,11 @@ class Supervisor(ControlPlane):
         self.notifier.stopping(f"stopping: {reason}")
         if self.dispatcher is not None:
             self.dispatcher.goodbye(self.clock(), "supervisor stopping")
-        if self._auth is not None:
-            self._auth.stop()
-            self._auth = None
-        for sock in (self._bus, self._control):
-            if sock is not None:
-                sock.close(linger=0)
-        self._bus = self._control = None
-        if self._ctx is not None:
-            self._ctx.term()
-            self._ctx = None
-        # A socket file left behind would look like a supervisor that no longer answers
-        # (numeraudctl, numeraud doctor); the next start binds it afresh. Still under the state lock.
-        for endpoint in (self.config.bus.endpoint, self.config.bus.control_endpoint):
-            if endpoint.startswith("ipc://") and not endpoint.startswith("ipc://@"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(endpoint[len("ipc://") :])
+        if self.sockets is not None:
+            # A socket file left behind would look like a supervisor that no longer answers
+            # (numeraudctl, numeraud doctor); the next start binds it afresh. Still under the state lock.
+            self.sockets.close()
+            self.sockets = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -292,9 +214,9 @@ class Supervisor(ControlPlane):
 
     def _loop(self) -> None:
         dispatcher = self._dispatcher()
-        bus, ctl, wake = self._bus, self._control, self._wake_r
-        if bus is None or ctl is None or wake is None:
+        if self.sockets is None or self._wake_r is None:
             raise SupervisorError("start() was not called")
+        bus, ctl, wake = self.sockets.bus, self.sockets.control, self._wake_r
         poller = zmq.Poller()
         poller.register(bus, zmq.POLLIN)
         poller.register(ctl, zmq.POLLIN)
@@ -375,23 +297,6 @@ class Supervisor(ControlPlane):
                 self.notifier.status(self._status_line())
                 next_status = now + STATUS_EVERY
 
-    def _send(self, peer: bytes, frames: list[bytes]) -> bool:
-        bus = self._bus
-        if bus is None:
-            return False
-        try:
-            # What send_multipart does, without its per-frame flag enum arithmetic. The ROUTER
-            # refuses the identity frame (unroutable, or at the HWM) before anything is queued.
-            bus.send(peer, _SNDMORE_NOBLOCK)
-            for frame in frames[:-1]:
-                bus.send(frame, _SNDMORE_NOBLOCK)
-            bus.send(frames[-1], _NOBLOCK)
-        except zmq.ZMQError as exc:
-            if exc.errno in (errno.EHOSTUNREACH, zmq.EAGAIN):
-                return False
-            raise
-        return True
-
     def healthy(self) -> bool:
         """Whether every health check passes (the watchdog is fed only then)."""
         return all(check() for check in self.health_checks)
@@ -409,10 +314,3 @@ class Supervisor(ControlPlane):
         if not self.healthy():
             line = f"UNHEALTHY, watchdog not fed (see numeraudctl status); {line}"
         return line
-
-
-def runtime_socket_path(endpoint: str) -> Path | None:
-    """The socket file of an ``ipc://`` endpoint (``None`` for tcp or abstract sockets)."""
-    if endpoint.startswith("ipc://") and not endpoint.startswith("ipc://@"):
-        return Path(endpoint[len("ipc://") :])
-    return None

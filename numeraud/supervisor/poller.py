@@ -7,9 +7,10 @@ goes out as a :class:`Publication` that the supervisor's loop commits in one tra
 
 Per round, in numerauto's order, and only once the files are complete and verified on disk:
 ``round_begin``, ``new_training_data`` (first run, a new dataset version, or, if configured, a
-validation update), ``new_tournament_data``, ``cleanup``; later ``round_closed`` once its
-submission deadline has passed. Their payloads carry the round's times and deadline, the dataset
-``version``, ``data_dir``, the verified ``training_files`` and ``live_files``, and
+validation update), ``new_tournament_data``, ``cleanup``; then ``round_deadline_near`` at the
+round's guard time (``[poll] guard_margin`` before the deadline, at most a sixth of the window)
+and ``round_closed`` once its submission deadline has passed. Their payloads carry the round's
+times and deadline, the dataset ``version``, ``data_dir``, the verified ``training_files`` and ``live_files``, and
 ``tournament_state``: numerauto's ``last_round_processed`` and ``last_round_trained`` as its
 handlers saw them in that callback (what ``self.numerauto.persistent_state`` returns).
 
@@ -25,10 +26,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from numeraud.common.config import DataConfig
+from numeraud.common.failpoints import Failpoints
 from numeraud.common.logs import get_logger
 from numeraud.numerai.client import NumeraiClient, NumeraiError, NumeraiRejected, NumeraiUnavailable
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
@@ -47,6 +49,12 @@ STATE_PREVIOUS_OPEN = "previous_round_open"
 STATE_PUBLISHED = "last_round_published"
 STATE_CLOSED = "last_round_closed"
 STATE_PUBLISHED_DEADLINE = "last_round_published_deadline"
+STATE_PUBLISHED_VERSION = "last_round_published_version"
+STATE_GUARDED = "last_round_guarded"
+
+
+class FollowerStopped(Exception):
+    """The follower was stopped in the middle of a poll; the poll's work is left undone, not failed."""
 
 
 @dataclass
@@ -92,7 +100,9 @@ class TournamentFollower:
         known_files: Mapping[str, KnownFile],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         backoff: Backoff = Backoff(base=1.0, cap=30.0),
+        failpoints: Failpoints | None = None,
     ) -> None:
+        self.failpoints = failpoints if failpoints is not None else Failpoints(env={})
         self.client = client
         self.sync = sync
         self.settings = settings
@@ -104,6 +114,8 @@ class TournamentFollower:
         self.backoff = backoff
         self.log = get_logger("poller")
         self.wake = threading.Event()
+        #: Set by :meth:`stop`: a wait before a retry ends at once with :class:`FollowerStopped`.
+        self.stopping = threading.Event()
         self.failures = 0
         self.latest: RoundInfo | None = None
         self.last_poll: float | None = None
@@ -140,11 +152,13 @@ class TournamentFollower:
             return delay
         self.failures = 0
         self.last_error = None
+        self.failpoints.hit("mid_poll")
         now = self.now()
         if current is not None:
             if self.latest is not None and current.number != self.latest.number:
                 self.state[STATE_PREVIOUS_OPEN] = self.latest.open_time.isoformat()
             self.latest = current  # always the newest observation: Numerai moves its times
+        self._guard_if_due(now)
         self._close_if_due(now)  # before a newer round's events, so round_closed keeps log order
         processed = self.state.get(STATE_PROCESSED)
         decision = decide(int(processed) if processed else None, current, now)
@@ -156,6 +170,7 @@ class TournamentFollower:
         elif decision.action is Action.BASELINE and decision.round is not None:
             self.log.info("round_baseline", round=decision.round.number, reason="closed when first seen")
             self._commit(Publication(state={STATE_PROCESSED: str(decision.round.number)}))
+        self._guard_if_due(self.now())
         self._close_if_due(self.now())
         previous = self.state.get(STATE_PREVIOUS_OPEN)
         self.activity = "waiting for the next round"
@@ -163,7 +178,45 @@ class TournamentFollower:
         pending = self._pending_close()
         if pending is not None:
             delay = min(delay, max(0.05, (pending[1] - self.now()).total_seconds() + 0.05))
+        guard_at = self._guard_due_at()
+        if guard_at is not None:
+            delay = min(delay, max(0.05, (guard_at - self.now()).total_seconds() + 0.05))
         return delay
+
+    def _guard_due_at(self) -> datetime | None:
+        """When the published round's ``round_deadline_near`` is due (``None``: none is pending)."""
+        pending = self._pending_close()
+        if pending is None or self.state.get(STATE_GUARDED) == str(pending[0]):
+            return None
+        number, deadline = pending
+        if self.latest is not None and self.latest.number == number:
+            return self.latest.guard_time(self.policy.guard_margin)
+        return deadline - timedelta(seconds=self.policy.guard_margin)
+
+    def _guard_if_due(self, now: datetime) -> None:
+        """Publish ``round_deadline_near`` once the guard time of the published round has come.
+
+        Handlers with a deadline guard (the uploader's fallbacks) act on it; a round whose
+        deadline passed before it was due (numeraud was down) gets only its ``round_closed``.
+        """
+        guard_at, pending = self._guard_due_at(), self._pending_close()
+        if guard_at is None or pending is None or now < guard_at or now >= pending[1]:
+            return
+        number, deadline = pending
+        payload: dict[str, Any] = {
+            "round": number,
+            "deadline": deadline.isoformat(),
+            "seconds_left": round((deadline - now).total_seconds(), 1),
+        }
+        version = self.state.get(STATE_PUBLISHED_VERSION)
+        if version:
+            payload |= {"version": version, "live_files": self._live_files(version, number)}
+        self.log.info("round_deadline_near", round=number, seconds_left=payload["seconds_left"])
+        self._commit(Publication(events=[("round_deadline_near", number, payload)], state={STATE_GUARDED: str(number)}))
+
+    def _live_files(self, version: str, number: int) -> dict[str, str]:
+        """Where round ``number``'s live files of ``version`` are synced."""
+        return {name: str(self.sync.data_dir / version / live_name(name, number)) for name in self.settings.live_files}
 
     def _pending_close(self) -> tuple[int, datetime] | None:
         """The published round whose deadline has not been announced as passed yet."""
@@ -245,10 +298,7 @@ class TournamentFollower:
             "data_dir": str(self.sync.data_dir),
             "files": {name: str(synced.path) for name, synced in files},
             "training_files": {name: str(self.sync.data_dir / version / name) for name in self.settings.training_files},
-            "live_files": {
-                name: str(self.sync.data_dir / version / live_name(name, info.number))
-                for name in self.settings.live_files
-            },
+            "live_files": self._live_files(version, info.number),
         }
         # numerauto's daemon state as its handlers saw it in each callback: last_round_trained is
         # this round once new_training_data has been handled, last_round_processed only after cleanup.
@@ -265,6 +315,7 @@ class TournamentFollower:
             STATE_PROCESSED: str(info.number),
             STATE_PUBLISHED: str(info.number),
             STATE_PUBLISHED_DEADLINE: info.deadline.isoformat(),
+            STATE_PUBLISHED_VERSION: version,
         }
         if new_training:
             events.append(("new_training_data", info.number, before))
@@ -326,7 +377,17 @@ class TournamentFollower:
             self.last_error = str(error)
             self.log.warning("retrying", attempt=attempt, error=str(error), wait=round(wait, 1))
 
-        return retry_until(call, deadline=deadline, backoff=self.backoff, on_retry=on_retry)
+        return retry_until(call, deadline=deadline, backoff=self.backoff, on_retry=on_retry, sleep=self._pause)
+
+    def _pause(self, seconds: float) -> None:
+        """The wait before a retry; it ends early, raising :class:`FollowerStopped`, on :meth:`stop`."""
+        if self.stopping.wait(seconds):
+            raise FollowerStopped("the follower was stopped while it waited to retry")
+
+    def stop(self) -> None:
+        """Ask the follower to stop: a poll under way gives up at its next wait (thread-safe)."""
+        self.stopping.set()
+        self.wake.set()
 
     def _prune(self, version: str, current: int) -> None:
         keep_from = current - self.settings.retention + 1

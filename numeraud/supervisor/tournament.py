@@ -36,6 +36,12 @@ class RoundInfo:
         """Whether on-time submissions are accepted at ``now``."""
         return self.open_time <= now < self.deadline
 
+    def guard_time(self, margin: float) -> datetime:
+        """When ``round_deadline_near`` is due: ``margin`` seconds before the deadline, but at most
+        a sixth of the window (an hour's window keeps 50 minutes, a minute's keeps 50 s)."""
+        window = (self.deadline - self.open_time).total_seconds()
+        return self.deadline - timedelta(seconds=max(0.0, min(margin, window / 6)))
+
 
 class Action(Enum):
     """What to do about an observed round."""
@@ -83,6 +89,8 @@ class PollPolicy:
     fast_interval: float = 2.0
     fast_before: timedelta = timedelta(minutes=10)
     fast_after: timedelta = timedelta(hours=2)
+    #: Seconds before a deadline for ``round_deadline_near`` (see :meth:`RoundInfo.guard_time`).
+    guard_margin: float = 600.0
 
     def __post_init__(self) -> None:
         problem = poll_intervals_problem(self.fast_interval, self.idle_interval)

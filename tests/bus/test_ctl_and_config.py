@@ -123,6 +123,7 @@ def _run(argv: list[str], config: Path) -> subprocess.CompletedProcess[str]:
         ('[bus]\ncontrol_endpoint = "tcp://0.0.0.0:1"\n', "bus.control_endpoint: must start with ipc://"),
         ('[numerai]\ntournament = "eight"\n', "numerai.tournament: must be a positive integer"),
         ("[mystery]\n", "mystery: unknown key"),
+        ("[poll]\nguard_margin = 3600\n", "poll.guard_margin: must be shorter than Numerai's shortest window"),
         (
             '[handlers.up]\nclass = "m:C"\noptions = { secret_key = "abc" }\n',
             "handlers.up.options.secret_key: secrets never go in the TOML",

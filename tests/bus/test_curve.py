@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
+import random
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
@@ -11,13 +13,30 @@ import zmq.auth
 
 from numeraud.common import protocol
 from tests.bus.conftest import Bus
+from tests.helpers import wait_for
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _start_on_a_free_port(bus: Bus, write_config: Callable[[], None]) -> None:
+    """Start the supervisor on a tcp:// port of its own, without a bind-close-reuse race.
+
+    The ports tried are below the kernel's ephemeral range (which starts at 32768), so no
+    connection or ``bind(0)`` is handed one while we look; when another process does hold the
+    port, the supervisor fails to bind it and the next one is tried.
+    """
+    for port in random.sample(range(20_000, 32_000), 10):
+        bus.bus_settings["endpoint"] = f"tcp://127.0.0.1:{port}"
+        write_config()
+        proc = bus.start_supervisor(wait=False)
+
+        def answered_or_exited(proc: subprocess.Popen[bytes] = proc) -> bool:
+            return bus.try_status() is not None or proc.poll() is not None
+
+        wait_for(answered_or_exited, what="the supervisor to answer or exit")
+        if proc.poll() is None:
+            return
+        log = (bus.root / "supervisor.log").read_text()
+        assert "cannot bind" in log, log
+    raise AssertionError("ten tcp ports were all taken")
 
 
 def _keys(root: Path) -> dict[str, Path]:
@@ -38,16 +57,15 @@ def _keys(root: Path) -> dict[str, Path]:
 def _curve_bus(bus: Bus, client_key: str) -> dict[str, Path]:
     """Handler ``a`` on a tcp:// bus with CURVE; ``client_key`` names its certificate in the keys."""
     keys = _keys(bus.root)
-    bus.bus_settings["endpoint"] = f"tcp://127.0.0.1:{_free_port()}"
     bus.add_handler("a")
-    bus.write_config(
+    curve = (
         "[bus.curve]\n"
         f'server_key = "{keys["server_secret"]}"\n'
         f'authorized_keys_dir = "{keys["authorized"]}"\n'
         f'server_public_key = "{keys["server"]}"\n'
         f'client_key = "{keys[client_key]}"\n'
     )
-    bus.start_supervisor()
+    _start_on_a_free_port(bus, lambda: bus.write_config(curve))
     return keys
 
 

@@ -56,7 +56,9 @@ def test_truncated_transfer_leaves_no_final_file_and_the_next_attempt_resumes(
     partial = sync.partial_dir / "v5.2/train.parquet.part"
     assert 0 < partial.stat().st_size < len(sandbox_bytes(sandbox, "v5.2/train.parquet"))
     synced = sync.fetch("v5.2/train.parquet", "v5.2/train.parquet")
-    assert synced.path.read_bytes() == sandbox_bytes(sandbox, "v5.2/train.parquet")
+    whole = sandbox_bytes(sandbox, "v5.2/train.parquet")
+    assert synced.path.read_bytes() == whole
+    assert synced.sha256 == hashlib.sha256(whole).hexdigest()  # the resumed prefix is in the digest
     wait_for(lambda: any(r["route"] == "download" and r["status"] == 206 for r in sandbox.requests()))
 
 

@@ -81,3 +81,19 @@ def test_a_follower_whose_thread_died_is_unhealthy_and_its_status_says_why(
         )
     finally:
         service.stop()
+
+
+def test_stop_ends_a_follower_waiting_to_retry_at_once(sandbox: Sandbox, store: Store, tmp_path: Path) -> None:
+    sandbox.open_round(window=600)
+    service = make_service(sandbox, store, tmp_path)
+    service.follower.backoff = Backoff(base=60.0, cap=60.0, jitter=False)  # a minute before each retry
+    with unlisted(sandbox):
+        service.start()
+        wait_for(lambda: service.follower.last_error is not None)  # the first listing failed: waiting
+        started = time.monotonic()
+        service.stop()
+        stopped_in = time.monotonic() - started
+    assert not service.thread.is_alive(), "the follower thread still waits to retry after stop()"
+    assert stopped_in < 2.0, f"stop() took {stopped_in:.1f} s"
+    assert service.died is None
+    assert not service.busy

@@ -290,3 +290,41 @@ def test_round_closed_is_published_even_when_the_next_round_opened_in_between(sa
     sandbox.open_round()
     follower.poll()
     assert recorder.events()[4:6] == [("round_closed", 1), ("round_begin", 2)]
+
+
+def test_round_deadline_near_is_published_once_at_the_guard_time_with_the_live_files(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    number = sandbox.open_round(window=6.0)  # a sixth of the window: the guard is due 1 s before the deadline
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    delay = follower.poll()
+    assert recorder.events() == [(kind, number) for kind in ROUND_KINDS]
+    assert delay <= 5.1, "the next poll must come by the guard time"
+
+    def guarded() -> bool:
+        follower.poll()
+        return ("round_deadline_near", number) in recorder.events()
+
+    wait_for(guarded, timeout=10, what="round_deadline_near")
+    payload = recorder.payload("round_deadline_near", number)
+    assert 0 < float(payload["seconds_left"]) <= 1.0  # type: ignore[arg-type]
+    assert payload["deadline"] == recorder.payload("round_begin", number)["deadline"]
+    live = Path(payload["live_files"]["live.parquet"])  # type: ignore[index]
+    assert live == Path(recorder.payload("new_tournament_data", number)["live_files"]["live.parquet"])  # type: ignore[index]
+    assert live.exists()
+    follower.poll()
+    assert recorder.events().count(("round_deadline_near", number)) == 1
+
+
+def test_round_deadline_near_is_not_published_for_a_deadline_that_passed_unseen(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    number = sandbox.open_round(window=6.0)
+    recorder = Recorder()
+    follower = make_follower(sandbox, tmp_path, recorder)
+    follower.poll()
+    sandbox.close_round()  # the deadline comes before the guard was looked at (numeraud was busy or down)
+    follower.poll()
+    assert ("round_closed", number) in recorder.events()
+    assert ("round_deadline_near", number) not in recorder.events()

@@ -81,6 +81,24 @@ def test_round_summary_lists_uploads_and_problems(
     assert "c (failed)" in summary["message"]
 
 
+def test_a_fallback_is_notified_and_shown_in_the_summary_when_it_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = endpoint
+    handler = make(tmp_path, monkeypatch, url, min_interval=0)
+    deliver(handler, event("submission_fallback", model="a", fallback="example", reason="no predictions yet"))
+    deliver(handler, event("submission_fallback", model="b", fallback="example", reason="no predictions yet"))
+    deliver(handler, event("submission_uploaded", model="b"))  # b's real predictions replaced it
+    deliver(handler, event("submission_failed", model="a", reason="NaN", standing="fallback:example"))
+    deliver(handler, event("round_closed"))
+    wait_for(lambda: len(received) == 4)
+    assert received[0]["title"] == "numeraud: Fallback submitted"
+    assert "no predictions yet" in received[0]["message"]
+    summary = received[3]["message"]
+    assert "1 submission(s) uploaded: b" in summary
+    assert "a (fallback: example)" in summary
+
+
 def test_no_urls_fails_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NUMERAUD_NOTIFY_URLS", raising=False)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)

@@ -8,15 +8,20 @@ after an upload (before it recorded it) does not upload twice when the event com
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tomlkit
 
 from numeraud.common.processes import stop_process
 from numeraud.sandbox import Sandbox, SandboxOptions
@@ -125,3 +130,78 @@ def test_an_uploader_killed_right_after_an_upload_does_not_upload_again(
     assert counts == {(r, m): 1 for r in (1, 2) for m in MODELS}
     # Every process of the daemon writes JSON lines to the same log, and their lines may interleave.
     assert '"event": "upload_found_on_numerai"' in (root / "numeraud.log").read_text()
+
+
+def test_a_model_that_raises_gets_its_fallback_before_the_deadline_then_its_real_predictions(
+    pipeline: tuple[Sandbox, Path, subprocess.Popen[bytes]],
+) -> None:
+    sandbox, root, daemon = pipeline
+    wait_for(lambda: accepted(sandbox, 1) == MODELS, timeout=180)
+    wait_for(lambda: uploaded(root, 1) == len(MODELS), timeout=60)
+    # The user's model breaks: its handler is restarted as FlakyModel, retried every second.
+    stop_process(daemon)
+    flag = root / "model-is-broken"
+    flag.touch()
+    config = root / "numeraud.toml"
+    document = tomlkit.parse(config.read_text())
+    broken = document["handlers"]["model-sandbox_model_2"]
+    broken["class"] = "tests.handlers.flaky_model:FlakyModel"
+    broken["options"]["fail_while"] = str(flag)
+    broken.update({"max_attempts": 100, "retry_backoff": 0.5, "retry_backoff_max": 1.0})
+    config.write_text(tomlkit.dumps(document))
+    log = (root / "numeraud.log").open("ab")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    restarted = subprocess.Popen(
+        [*NUMERAUD, "run", "--config", str(config), "--spawn-handlers"], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    log.close()
+    try:
+        wait_for(lambda: all_connected(root), timeout=120, what="every handler to connect")
+        sandbox.close_round()
+        number = sandbox.open_round(window=60.0)  # the guard comes 10 s before the deadline
+        deadline = time.time() + 60.0
+        wait_for(lambda: sorted(accepted(sandbox, number)) == ["sandbox_model_1", "sandbox_model_3"], timeout=60)
+        assert "sandbox_model_2" not in accepted(sandbox, number)  # it keeps failing until the guard
+        fallback = wait_for(lambda: events(root, "submission_fallback"), timeout=60, what="submission_fallback")
+        assert [(e["round"], e["payload"]["model"], e["payload"]["fallback"]) for e in fallback] == [
+            (number, "sandbox_model_2", "example")
+        ]
+        assert time.time() < deadline
+        flag.unlink()  # the user fixes the bug: the next retry predicts
+        wait_for(lambda: accepted(sandbox, number).count("sandbox_model_2") == 2, timeout=30)
+        assert time.time() < deadline, "the real predictions came after the deadline"
+        real = [e for e in events(root, "submission_uploaded") if e["round"] == number]
+        assert sorted(e["payload"]["model"] for e in real) == MODELS
+        ledger = sqlite3.connect(root / "state" / "handlers" / "uploader" / "ledger.sqlite")
+        with contextlib.closing(ledger):
+            rows = dict(ledger.execute("SELECT model, source FROM uploads WHERE round = ?", (number,)).fetchall())
+        assert rows == {model: model for model in MODELS}  # the real predictions replaced the fallback
+    finally:
+        stop_process(restarted)
+
+
+def all_connected(root: Path) -> bool:
+    """Whether every handler of the config is connected (``numeraudctl --json status``)."""
+    status = subprocess.run(
+        [*CTL, "--config", str(root / "numeraud.toml"), "--json", "status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if status.returncode != 0:
+        return False
+    handlers = json.loads(status.stdout)["handlers"]
+    return bool(handlers) and all(h["connected"] for h in handlers.values())
+
+
+def events(root: Path, kind: str) -> list[dict[str, Any]]:
+    """The log's events of ``kind`` (``numeraudctl --json events``)."""
+    listing = subprocess.run(
+        [*CTL, "--config", str(root / "numeraud.toml"), "--json", "events", "--limit", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return [e for e in json.loads(listing.stdout) if e["kind"] == kind]

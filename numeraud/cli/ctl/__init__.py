@@ -7,7 +7,7 @@ before or after the command):
   for the current round (and why not, and what comes next), handlers, last notifications;
 * ``watch``: status, redrawn; ``handlers``: the handler table; ``history``: rounds x models;
   ``events``: the log, filtered, ``--follow`` to tail it; ``scores``: the scores handler's table;
-* ``retry H``, ``skip H SEQ``, ``poll-now``, ``append KIND``: steering a running supervisor;
+* ``retry H``, ``skip H [SEQ]``, ``poll-now``, ``append KIND``: steering a running supervisor;
 * ``install [--user]``: the systemd units; ``completion bash|zsh``: a completion script.
 
 It checks the supervisor's control API version first. When the supervisor is not running,

@@ -175,7 +175,7 @@ def retry(args: argparse.Namespace, config: Config, live: Live, out: Output) -> 
 
 
 def skip(args: argparse.Namespace, config: Config, live: Live, out: Output) -> int:
-    """Give up on the event SEQ a handler is blocked on, checked against status first.
+    """Give up on the event a handler is blocked on; with SEQ, only if it is that one (checked first).
 
     The check is client-side (the control API's ``skip`` takes no seq yet): status says which
     event failed, then the supervisor skips the handler's failed event. A handler in backoff that
@@ -190,19 +190,19 @@ def skip(args: argparse.Namespace, config: Config, live: Live, out: Output) -> i
         error(f"numeraud has no handler named {args.handler!r} (restart it after changing the configuration)")
         return EXIT_FAILED
     head, failed = int(doc.get("head_seq") or 0), int(h["acked_seq"]) + 1
-    if not 1 <= args.seq <= head:
+    if args.seq is not None and not 1 <= args.seq <= head:
         error(f"skip: seq {args.seq} is not in the log (it holds 1 to {head})")
         return EXIT_FAILED
     if h.get("state") not in ("blocked", "backoff"):
         error(f"skip: {args.handler} has no failed event (it is {h.get('state')} at seq {h['acked_seq']})")
         return EXIT_FAILED
-    if args.seq != failed:
+    if args.seq is not None and args.seq != failed:
         error(f"skip: {args.handler} is blocked on seq {failed}, not {args.seq}; nothing skipped")
         return EXIT_FAILED
     result = live.client.call("skip", handler=args.handler)
     _steered(
         out,
-        f"skip: {args.handler} gave up on seq {args.seq}; now {result['state']} at seq {result['acked_seq']}",
+        f"skip: {args.handler} gave up on seq {failed}; now {result['state']} at seq {result['acked_seq']}",
         result,
     )
     return EXIT_OK

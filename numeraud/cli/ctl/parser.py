@@ -39,7 +39,7 @@ COMMANDS: Final = {
     "history": ("past rounds x models: uploaded, accepted, validation CORR, scores", "history --rounds 5"),
     "events": ("the newest events of the log, aligned; --follow tails it", "events --kind submission_failed"),
     "retry": ("deliver a handler's failed event again now", "retry model-a"),
-    "skip": ("give up on a handler's failed event SEQ (only the one it is blocked on)", "skip model-a 42"),
+    "skip": ("give up on a handler's failed event (with SEQ: only if it is that one)", "skip model-a 42"),
     "poll-now": ("ask Numerai now instead of at the next poll", "poll-now"),
     "scores": ("each model's scores per round (from the scores handler)", "scores"),
     "append": ("append an event (operator replay, tests)", "append round_resolved --round 1234"),
@@ -112,7 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--interval", type=float, default=1.0, help="--follow: seconds between looks (default 1)")
     subs["retry"].add_argument("handler")
     subs["skip"].add_argument("handler")
-    subs["skip"].add_argument("seq", type=int, help="the seq of the event it is blocked on (numeraudctl handlers)")
+    subs["skip"].add_argument(
+        "seq",
+        type=int,
+        nargs="?",
+        help="the seq of the event it is blocked on (numeraudctl handlers): refused if it is another one",
+    )
     append = subs["append"]
     append.add_argument("kind")
     append.add_argument("--round", type=int, default=None, dest="round_number")
