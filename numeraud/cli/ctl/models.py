@@ -78,7 +78,11 @@ def current(
             row["validated"] = entry.status in ("uploaded", "attempting") or (
                 False if _validation_failed(entry.error) else None
             )
-        if entry is not None and entry.status == "uploaded":
+        if entry is not None and entry.status == "uploaded" and str(entry.source or "").startswith("fallback:"):
+            row |= {"uploaded": entry.updated, "submission_id": entry.submission_id, "fallback": entry.source}
+            status, why = "fallback", f"the deadline guard uploaded {entry.source} (no predictions in time)"
+            then = "real predictions replace it if they come before the deadline"
+        elif entry is not None and entry.status == "uploaded":
             row |= {"uploaded": entry.updated, "submission_id": entry.submission_id}
             status, why, then = "uploaded", "-", "-"
         elif entry is not None and entry.status in ("failed", "missed"):

@@ -15,6 +15,7 @@ MODEL_STYLE: Final = {
     "missed": "red",
     "blocked": "red",
     "held": "red",
+    "fallback": "yellow",
     "retrying": "yellow",
 }
 

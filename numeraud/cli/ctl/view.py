@@ -153,6 +153,9 @@ def attention(doc: dict[str, Any], events: list[dict[str, Any]], warn_minutes: f
                     lines.append(f"round {e['round']} was missed: {first_line(e['payload'].get('reason'), 80)}")
                 elif e["kind"] == "submission_missed":
                     lines.append(f"round {e['round']}: {e['payload'].get('model')} missed its submission")
+    for row in doc["models"]:
+        if row["status"] in ("fallback", "failed"):
+            lines.append(f"{row['model']}: {row['status']}: {row['why']}")
     left = doc["round"].get("seconds_left")
     if doc["round"].get("open") and left is not None and left < warn_minutes * 60:
         for row in doc["models"]:
