@@ -19,6 +19,23 @@ setup(
     packages=[*find_packages(include=["numeraud", "numeraud.*"]), "numeraud_handlers"],
     package_dir={"numeraud_handlers": "handlers"},
     package_data={"numeraud": ["py.typed"], "numeraud_handlers": ["py.typed"]},
+    # The units, for `numeraudctl install` from a wheel (it looks in <prefix>/share/numeraud/systemd).
+    data_files=[
+        (
+            "share/numeraud/systemd",
+            [
+                "systemd/numeraud.service",
+                "systemd/numeraud-handler@.service",
+                "systemd/numeraud.target",
+                "systemd/numeraud.sysusers",
+                "systemd/numeraud.tmpfiles",
+            ],
+        ),
+        (
+            "share/numeraud/systemd/user",
+            ["systemd/user/numeraud.service", "systemd/user/numeraud-handler@.service", "systemd/user/numeraud.target"],
+        ),
+    ],
     install_requires=[
         "numerapi>=3.1.1",
         "numerai-tools>=0.7.2",

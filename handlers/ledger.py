@@ -98,12 +98,30 @@ class Ledger:
 
     def entries(self, round_number: int | None = None) -> list[Entry]:
         """All rows (of one round), newest round first."""
-        rows = self.db.execute(
-            SELECT + (" WHERE round=?" if round_number is not None else "") + " ORDER BY round DESC, model",
-            (round_number,) if round_number is not None else (),
-        ).fetchall()
-        return [Entry(*row) for row in rows]
+        return _entries(self.db, round_number)
 
     def close(self) -> None:
         """Close the database."""
         self.db.close()
+
+
+def _entries(db: sqlite3.Connection, round_number: int | None, select: str = SELECT) -> list[Entry]:
+    rows = db.execute(
+        select + (" WHERE round=?" if round_number is not None else "") + " ORDER BY round DESC, model",
+        (round_number,) if round_number is not None else (),
+    ).fetchall()
+    return [Entry(*row) for row in rows]
+
+
+def read_entries(path: Path, round_number: int | None = None) -> list[Entry]:
+    """The rows of the ledger at ``path`` (of one round), opened read-only: ``numeraudctl`` reads it
+    while the uploader writes, and a ledger from before ``path`` (not migrated yet) too. Raises
+    ``sqlite3.Error`` when it cannot be read."""
+    uri = "file:" + str(path.resolve()).replace("%", "%25").replace("?", "%3F").replace("#", "%23") + "?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=1.0)
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(uploads)")}
+        select = SELECT if "path" in columns else SELECT.replace(", path FROM", " FROM")
+        return _entries(db, round_number, select)
+    finally:
+        db.close()

@@ -11,6 +11,9 @@ Apprise URLs carry tokens, so they are secrets: they come from the environment v
 ``NUMERAUD_NOTIFY_URLS`` (space-separated), the systemd credential ``notify_urls`` (one per line)
 or the option ``urls_file``, never from the TOML itself, and are never logged.
 
+The last notifications (time, title, body, whether it went out) are kept in ``persistent_state``
+under ``sent``, for ``numeraudctl status``.
+
 Rate limiting: an alert with the same kind and subject as one sent less than ``min_interval``
 seconds ago is held back and counted; the next one that goes out says how many were suppressed.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,8 @@ import apprise
 
 from numeraud import EventHandler, HandlerEvent
 
+#: How many sent notifications ``persistent_state["sent"]`` keeps.
+KEEP_SENT = 10
 ALERTS = {
     "submission_failed": "Upload failed",
     "submission_missed": "Submission missed",
@@ -92,7 +98,14 @@ class NotifierHandler(EventHandler):
             self._last_sent[key] = now
         sent = bool(self.apprise.notify(title=title, body=body))
         self.log.info("notification_sent" if sent else "notification_failed", title=title)
+        self.remember(title, body, sent)
         return sent
+
+    def remember(self, title: str, body: str, sent: bool) -> None:
+        """Keep the last :data:`KEEP_SENT` notifications in ``persistent_state["sent"]`` (``numeraudctl status``)."""
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        history = [*self.persistent_state.get("sent", []), {"at": at, "title": title, "body": body, "ok": sent}]
+        self.persistent_state["sent"] = history[-KEEP_SENT:]
 
     def on_event(self, event: HandlerEvent) -> None:
         """Alerts for failures; per-round bookkeeping for the summary."""

@@ -35,3 +35,10 @@ def test_an_unknown_attribute_of_numeraud_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = numeraud.Nope
+
+
+def test_numeraudctl_loads_no_data_science_no_numerapi_no_structlog_no_asyncio() -> None:
+    loaded = _loaded_after("import numeraud.cli.ctl, numeraud.cli.ctl.view, numeraud.cli.ctl.commands")
+    assert not loaded & {"structlog", "asyncio", "pandas", "numpy", "numerapi", "sklearn", "pyarrow", "rich"}
+    assert not {m for m in loaded if m.startswith(("numeraud.handler", "numeraud.supervisor", "numeraud_handlers"))}
+    assert "numeraud.common.logs" not in loaded

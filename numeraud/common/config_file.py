@@ -34,8 +34,8 @@ from numeraud.common.config import (
 )
 from numeraud.common.config_table import Table
 from numeraud.common.datasets import is_version
-from numeraud.common.logs import SECRET_KEYS
 from numeraud.common.protocol import NAME_RE
+from numeraud.common.secrets import SECRET_KEYS
 
 DEFAULT_PATH: Final = Path("/etc/numeraud/numeraud.toml")
 

@@ -10,14 +10,23 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-#: Keys whose values are never written to a log line, whatever logged them.
-SECRET_KEYS = frozenset({"secret_key", "secret", "password", "token", "authorization", "numerai_secret_key", "api_key"})
-REDACTED = "[redacted]"
+from numeraud.common.secrets import REDACTED, SECRET_ENV_MARKERS, SECRET_KEYS, scrub_text, secret_values
+
+__all__ = [
+    "REDACTED",
+    "SECRET_ENV_MARKERS",
+    "SECRET_KEYS",
+    "configure",
+    "get_logger",
+    "redact_secrets",
+    "scrub_text",
+    "secret_values",
+]
 
 
 #: Every key seen so far, and whether it is a secret one (log lines use a small, fixed set of keys).
@@ -91,27 +100,3 @@ def configure(*, json: bool | None = None, level: str | None = None, stream: Tex
 def get_logger(name: str, **context: Any) -> Any:
     """Return a structlog logger bound to ``component=name`` and any extra context."""
     return structlog.get_logger(name).bind(component=name, **context)
-
-
-#: Environment variables whose values are secrets wherever they turn up (error texts, status).
-#: ``NUMERAUD_NOTIFY_URLS`` holds Apprise URLs, which carry the services' tokens.
-SECRET_ENV_MARKERS = ("SECRET", "PASSWORD", "TOKEN", "PRIVATE", "NOTIFY_URLS")
-
-
-def secret_values(env: Mapping[str, str] | None = None) -> frozenset[str]:
-    """Values of secret-looking environment variables (``NUMERAI_SECRET_KEY``...), 8 chars or more;
-    a value of several words (``NUMERAUD_NOTIFY_URLS``: URLs apart by spaces) also gives each word."""
-    env = os.environ if env is None else env
-    found: set[str] = set()
-    for name, value in env.items():
-        if any(marker in name.upper() for marker in SECRET_ENV_MARKERS):
-            found.update(v for v in (value, *value.split()) if len(v) >= 8)
-    return frozenset(found)
-
-
-def scrub_text(text: str, secrets: frozenset[str]) -> str:
-    """Replace every occurrence of a known secret value in ``text`` with ``[redacted]``."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
-import uuid
-from typing import Any
+import time
+from typing import Any, Final
 
 import zmq
 
 from numeraud.control import ControlError
+
+#: While waiting for a reply, how often (seconds) to check that the supervisor still listens.
+CHECK_EVERY: Final = 0.2
 
 
 class NotRunning(Exception):
@@ -55,7 +59,7 @@ class ControlClient:
         """
         if listening(self.endpoint) is False:
             raise NotRunning(f"numeraud is not running (nothing listens on {self.endpoint})")
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
@@ -64,14 +68,22 @@ class ControlClient:
             sock.send(json.dumps({"id": request_id, "command": command, "args": args}).encode())
             poller = zmq.Poller()
             poller.register(sock, zmq.POLLIN)
-            deadline_ms = int(self.timeout * 1000)
+            deadline = time.monotonic() + self.timeout
             while True:
-                if not poller.poll(deadline_ms):
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise NoReply(
                         f"no reply from numeraud on {self.endpoint} within {self.timeout:g}s; is it running "
                         "and healthy? Check `systemctl status numeraud` and `journalctl -u numeraud`."
                     )
-                reply = json.loads(sock.recv())
+                if not poller.poll(int(min(left, CHECK_EVERY) * 1000) + 1):
+                    if listening(self.endpoint) is False:  # it died (or stopped) while we waited
+                        raise NotRunning(f"numeraud stopped while answering (nothing listens on {self.endpoint})")
+                    continue
+                try:
+                    reply = json.loads(sock.recv())
+                except ValueError:
+                    raise NoReply(f"numeraud on {self.endpoint} sent a reply that is not JSON") from None
                 if isinstance(reply, dict) and reply.get("id") == request_id:
                     break  # replies to earlier, timed-out requests are skipped
         finally:

@@ -84,6 +84,9 @@ class FollowerService:
         self._last_alive = time.monotonic()
         #: True while a poll (and its downloads) is under way.
         self.busy = False
+        #: Wall-clock times (Unix seconds) of the last poll's start and of the next one, for status.
+        self.last_poll_at: float | None = None
+        self.next_poll_at: float | None = None
 
     def _queue(self, publication: Publication) -> None:
         """The follower thread's hand-over: queue, then wake the loop to commit it."""
@@ -107,6 +110,7 @@ class FollowerService:
             while not self.follower.stopping.is_set():
                 self._last_alive = time.monotonic()
                 self.busy = True
+                self.last_poll_at, self.next_poll_at = time.time(), None
                 self.failpoints.hit("exit_follower_thread")
                 try:
                     delay = self.follower.poll()
@@ -118,6 +122,7 @@ class FollowerService:
                     delay = self.follower.policy.idle_interval
                 self._last_alive = time.monotonic()
                 self.busy = False
+                self.next_poll_at = time.time() + delay
                 self.follower.wake.wait(delay)
                 self.follower.wake.clear()
         except BaseException as exc:  # SystemExit from a library, or a bug outside the poll
@@ -193,6 +198,8 @@ class FollowerService:
         """For ``numeraudctl status``: the follower's activity and any download in progress."""
         status = self.follower.status()
         status["problem"] = self.problem()
+        status["last_poll_at"] = _iso(self.last_poll_at)
+        status["next_poll_at"] = _iso(self.next_poll_at)
         if self.progress is not None and self.progress.done < self.progress.total:
             status["download"] = {
                 "file": self.progress.name,
@@ -214,3 +221,8 @@ class _StateRead(dict[str, str]):
     def items(self) -> Any:  # the ItemsView of dict
         self._failpoints.hit("mid_publish")
         return super().items()
+
+
+def _iso(unix: float | None) -> str | None:
+    """A Unix time as ISO 8601 UTC (``None`` stays ``None``)."""
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds") if unix is not None else None

@@ -422,6 +422,10 @@ class TournamentFollower:
         return {
             "activity": self.activity,
             "round": self.latest.number if self.latest else None,
+            # The round's window as Numerai last gave it (numeraudctl shows the time left).
+            "open_time": self.latest.open_time.isoformat() if self.latest else None,
+            "close_time": self.latest.close_time.isoformat() if self.latest and self.latest.close_time else None,
+            "deadline": self.latest.deadline.isoformat() if self.latest else None,
             "last_round_processed": self.state.get(STATE_PROCESSED),
             "last_round_trained": self.state.get(STATE_TRAINED),
             "dataset_version": self.state.get(STATE_VERSION),
