@@ -26,7 +26,8 @@ from numeraud.common.failpoints import Failpoints
 from numeraud.common.logs import get_logger
 from numeraud.numerai.client import NumeraiClient
 from numeraud.supervisor.datasync import DatasetSync, KnownFile, Progress
-from numeraud.supervisor.poller import FollowerStopped, Publication, TournamentFollower
+from numeraud.supervisor.poller import FollowerStopped, TournamentFollower
+from numeraud.supervisor.round_events import Publication
 from numeraud.supervisor.store import DatasetFile, Store, StoreError
 from numeraud.supervisor.tournament import PollPolicy
 

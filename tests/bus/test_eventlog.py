@@ -18,7 +18,7 @@ from numeraud.control import ControlError
 from numeraud.supervisor.dispatcher import Dispatcher
 from numeraud.supervisor.event_checks import MAX_PAYLOAD_BYTES
 from numeraud.supervisor.following import FollowerService
-from numeraud.supervisor.poller import Publication
+from numeraud.supervisor.round_events import Publication
 from numeraud.supervisor.store import Store
 from numeraud.supervisor.tournament import PollPolicy
 from tests.bus.conftest import Bus
@@ -102,8 +102,8 @@ def test_a_store_write_failure_shows_in_numeraudctl_status_as_degraded_and_recov
     full.unlink()
 
     def healthy_again() -> bool:
-        shown = bus.ctl("status")
-        return "store ok" in shown.stdout
+        status = bus.try_status()
+        return status is not None and status["store"]["ok"] is True and "DEGRADED" not in bus.ctl("status").stdout
 
     wait_for(healthy_again, what="numeraudctl status to say the store is ok again")
     seq = bus.append("new_tournament_data", 1, x="y" * 50_000)

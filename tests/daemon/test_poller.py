@@ -15,7 +15,8 @@ from numeraud.numerai.client import NumeraiClient
 from numeraud.numerai.retry import Backoff
 from numeraud.sandbox import Sandbox
 from numeraud.supervisor.datasync import DatasetSync
-from numeraud.supervisor.poller import Publication, TournamentFollower
+from numeraud.supervisor.poller import TournamentFollower
+from numeraud.supervisor.round_events import Publication
 from numeraud.supervisor.tournament import PollPolicy
 from tests.helpers import wait_for
 
