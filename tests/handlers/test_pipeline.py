@@ -1,7 +1,8 @@
 """The bundled handlers as a user runs them: ``numeraud init --sandbox`` then ``numeraud run --spawn-handlers``.
 
 Three models over several rounds through real processes: each (round, model) is uploaded exactly
-once and accepted, a new dataset version makes every model retrain, and an uploader killed right
+once and accepted, a new dataset version makes every model retrain (in the background: the next
+round uses the new model), and an uploader killed right
 after an upload (before it recorded it) does not upload twice when the event comes again.
 """
 
@@ -85,21 +86,27 @@ def test_three_models_over_several_rounds_upload_exactly_once_and_retrain_on_a_n
     pipeline: tuple[Sandbox, Path, subprocess.Popen[bytes]],
 ) -> None:
     sandbox, root, _daemon = pipeline
-    for number in (1, 2, 3):
+    handler_dirs = [root / "state" / "handlers" / f"model-{model}" for model in MODELS]
+    for number in (1, 2, 3, 4):
         wait_for(lambda number=number: accepted(sandbox, number) == MODELS, timeout=180)  # type: ignore[misc]
         sandbox.close_round()
         if number == 2:
             sandbox.release_dataset("v5.3")
-        if number < 3:
+        if number == 3:
+            # round 3 was predicted at once by the v5.2 models while v5.3 trained in the background
+            wait_for(lambda: all((d / "training/round_3/result.json").exists() for d in handler_dirs), timeout=180)
+        if number < 4:
             sandbox.open_round()
     counts = collections.Counter((u["round"], u["model"]) for u in sandbox.uploads())
-    assert counts == {(r, m): 1 for r in (1, 2, 3) for m in MODELS}
+    assert counts == {(r, m): 1 for r in (1, 2, 3, 4) for m in MODELS}
     assert all(u["accepted"] for u in sandbox.uploads())
-    for model in MODELS:
-        models_dir = root / "state" / "handlers" / f"model-{model}" / "models"
-        assert sorted(p.name for p in models_dir.iterdir()) == ["model_round_1.joblib", "model_round_3.joblib"]
-        state = json.loads((root / "state" / "handlers" / f"model-{model}" / "state.json").read_text())
+    for handler_dir in handler_dirs:
+        models = sorted(p.name for p in (handler_dir / "models").iterdir())
+        assert models == ["model_round_1.joblib", "model_round_3.joblib"]
+        state = json.loads((handler_dir / "state.json").read_text())
+        # round 4 switched to the model trained on v5.3
         assert state["persistent_state"]["trained_round"] == 3
+        assert state["persistent_state"]["model_file"] == "model_round_3.joblib"
         assert state["persistent_state"]["validation"]["corr"]["eras"] > 0
 
 
