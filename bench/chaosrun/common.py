@@ -68,6 +68,7 @@ ZERO_KEYS = (
     "rounds_not_processed",
     "fuzz_crashes",
     "secret_leaks",
+    "security_failures",
 )
 
 Figures = dict[str, int | float]
