@@ -32,6 +32,21 @@ NUMERAUD = [sys.executable, "-m", "numeraud.cli.main"]
 CTL = [sys.executable, "-m", "numeraud.cli.ctl"]
 
 
+#: End to end with every handler process: each test takes half a minute or more.
+pytestmark = pytest.mark.slow
+
+
+def start_daemon(root: Path) -> subprocess.Popen[bytes]:
+    """``numeraud run --spawn-handlers`` on ``root``'s config, appending to ``root``'s log."""
+    with (root / "numeraud.log").open("ab") as log:
+        return subprocess.Popen(
+            [*NUMERAUD, "run", "--config", str(root / "numeraud.toml"), "--spawn-handlers"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+
+
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Iterator[tuple[Sandbox, Path, subprocess.Popen[bytes]]]:
     with Sandbox(SandboxOptions(data_dir=tmp_path / "sandbox", size="tiny")) as sandbox:
@@ -48,15 +63,7 @@ def pipeline(tmp_path: Path) -> Iterator[tuple[Sandbox, Path, subprocess.Popen[b
             .replace("fast_interval = 2", "fast_interval = 0.3")
         )
         config.write_text(text)
-        log = (tmp_path / "numeraud.log").open("ab")
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-        daemon = subprocess.Popen(
-            [*NUMERAUD, "run", "--config", str(config), "--spawn-handlers"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        log.close()
+        daemon = start_daemon(tmp_path)
         try:
             yield sandbox, tmp_path, daemon
         finally:
@@ -156,12 +163,7 @@ def test_a_model_that_raises_gets_its_fallback_before_the_deadline_then_its_real
     broken["options"]["fail_while"] = str(flag)
     broken.update({"max_attempts": 100, "retry_backoff": 0.5, "retry_backoff_max": 1.0})
     config.write_text(tomlkit.dumps(document))
-    log = (root / "numeraud.log").open("ab")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    restarted = subprocess.Popen(
-        [*NUMERAUD, "run", "--config", str(config), "--spawn-handlers"], stdout=log, stderr=subprocess.STDOUT, env=env
-    )
-    log.close()
+    restarted = start_daemon(root)
     try:
         wait_for(lambda: all_connected(root), timeout=120, what="every handler to connect")
         sandbox.close_round()
