@@ -61,7 +61,7 @@ import structlog  # noqa: E402
 
 from numeraud import EventHandler  # noqa: E402
 from numeraud.common.config_file import load  # noqa: E402
-from numeraud.common.processes import stop_process  # noqa: E402
+from numeraud.common.processes import cmdline, stop_process  # noqa: E402
 from numeraud.control.client import ControlClient  # noqa: E402
 from numeraud.numerai.client import use_api_url  # noqa: E402
 from numeraud.sandbox import Sandbox, SandboxOptions  # noqa: E402
@@ -89,22 +89,15 @@ class LatencyStamp(EventHandler):
 # -- processes ------------------------------------------------------------------------------------
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def stop_pids(pids: set[int], marker: str, timeout: float = 10.0) -> None:
     """SIGTERM then SIGKILL the given pids, but only while their command line contains ``marker``."""
-    live = {pid for pid in pids if marker in _cmdline(pid)}
+    live = {pid for pid in pids if marker.encode() in cmdline(pid)}
     for pid in live:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while live and time.monotonic() < deadline:
-        live = {pid for pid in live if marker in _cmdline(pid)}
+        live = {pid for pid in live if marker.encode() in cmdline(pid)}
         time.sleep(0.05)
     for pid in live:
         with contextlib.suppress(ProcessLookupError):

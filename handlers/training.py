@@ -33,7 +33,7 @@ import pandas as pd
 
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import atomic_path, atomic_write
-from numeraud.common.processes import PARENT_ENV, die_with_parent
+from numeraud.common.processes import PARENT_ENV, cmdline, die_with_parent
 
 from .data import feature_set, load
 from .metrics import per_era_corr, per_era_mmc, summarize
@@ -162,11 +162,8 @@ class BackgroundTraining:
             return None
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # a trainer this process started and that ended: reap it
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return pid if b"numeraud_handlers.training" in cmdline and str(self.directory).encode() in cmdline else None
+        line = cmdline(pid)
+        return pid if b"numeraud_handlers.training" in line and str(self.directory).encode() in line else None
 
     def result(self) -> dict[str, Any] | None:
         """What the trainer wrote when it ended (``None``: not over yet)."""

@@ -34,10 +34,10 @@ from typing import Any
 import structlog
 
 from bench.round_latency import Daemon, start_daemon, tail, wait_for_status
-from numeraud.cli.demo.processes import cmdline, process_alive
 from numeraud.cli.starter import handler_name
 from numeraud.common.config_file import load
 from numeraud.common.kinds import TOURNAMENT_KINDS
+from numeraud.common.processes import cmdline, process_alive
 from numeraud.control.client import ControlClient
 from numeraud.sandbox import Sandbox, SandboxOptions
 from numeraud.supervisor.store import Store

@@ -40,3 +40,21 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 30.0) -> int:
             process.kill()
             process.wait()
     return process.returncode
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def cmdline(pid: int) -> bytes:
+    """The process's command line (NUL-separated; empty if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as source:
+            return source.read()
+    except OSError:
+        return b""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from numeraud.cli.demo.observe import DemoFailed, Observer, Story
-from numeraud.cli.demo.processes import cmdline, process_alive
+from numeraud.common.processes import cmdline, process_alive
 from numeraud.sandbox import Sandbox
 
 #: How long the victim must have been training before it is killed.

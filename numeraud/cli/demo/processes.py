@@ -122,21 +122,3 @@ def start_supervisor(config: Path, log: Path, *, level: str = "info") -> subproc
             stdin=subprocess.DEVNULL,
             env=env,
         )
-
-
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-
-
-def cmdline(pid: int) -> bytes:
-    """The process's command line (NUL-separated; empty if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as source:
-            return source.read()
-    except OSError:
-        return b""

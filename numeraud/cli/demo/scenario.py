@@ -33,13 +33,13 @@ from typing import Any, Final
 from numeraud.cli import ctl
 from numeraud.cli.demo.crash import Calendar, Kill, kill_mid_training
 from numeraud.cli.demo.observe import DemoFailed, Observer, Story
-from numeraud.cli.demo.processes import PortTaken, SignalGate, cmdline, port_message, process_alive, start_supervisor
+from numeraud.cli.demo.processes import PortTaken, SignalGate, port_message, start_supervisor
 from numeraud.cli.demo.report import Row, build_rows, problems, render_csv, render_markdown, render_text
 from numeraud.cli.demo.workdir import DemoDir
 from numeraud.cli.starter import StarterOptions, handler_name, render, runtime_dir_for, write_sandbox_keys
 from numeraud.common.config import Config
 from numeraud.common.config_file import load
-from numeraud.common.processes import stop_process
+from numeraud.common.processes import cmdline, process_alive, stop_process
 from numeraud.control import ControlError
 from numeraud.control.client import ControlClient, NoReply, NotRunning
 from numeraud.sandbox import Sandbox, SandboxOptions
