@@ -207,7 +207,7 @@ class Dispatcher(Delivery):
         Raises ``ValueError`` (nothing committed) for a bad event, :class:`StoreError` when the
         commit fails (the log is then degraded).
         """
-        seqs = self.eventlog.publish(events, state, files)
+        seqs = self.eventlog.publish(events, state, files, during=lambda: self.failpoints.hit("mid_publish"))
         if seqs:
             self.head = max(self.head, *seqs)
         for seq, (kind, round_, _payload) in zip(seqs, events, strict=True):

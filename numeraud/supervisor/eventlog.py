@@ -64,11 +64,14 @@ class EventLog:
         events: Sequence[tuple[str, int | None, Mapping[str, Any]]],
         state: Mapping[str, str],
         files: Sequence[DatasetFile],
+        *,
+        during: Callable[[], None] | None = None,
     ) -> list[int]:
-        """Check every event, then commit them with the tournament state and files in one transaction."""
+        """Check every event, then commit them with the tournament state and files in one
+        transaction (``during``: see :meth:`Store.publish`)."""
         for kind, round_, payload in events:
             check_event(kind, round_, payload)
-        return self.write(lambda: self.store.publish(events, state, files))
+        return self.write(lambda: self.store.publish(events, state, files, during=during))
 
     def probe(self) -> None:
         """While degraded, try a write (leaving the degraded state when it works)."""

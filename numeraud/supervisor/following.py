@@ -183,7 +183,7 @@ class FollowerService:
                 for name, synced in publication.files
             ]
             try:
-                self.publish(publication.events, _StateRead(publication.state, self.failpoints), files)
+                self.publish(publication.events, publication.state, files)
             except StoreError as exc:
                 self.log.error("publish_failed", error=str(exc), waiting=len(self.pending))
                 return
@@ -209,19 +209,6 @@ class FollowerService:
                 "rate_mb_s": round(self.progress.rate / 1e6, 2),
             }
         return status
-
-
-class _StateRead(dict[str, str]):
-    """A publication's tournament state that hits the ``mid_publish`` failpoint when the store
-    reads it, which it does inside the publish transaction, after inserting the events."""
-
-    def __init__(self, state: Mapping[str, str], failpoints: Failpoints) -> None:
-        super().__init__(state)
-        self._failpoints = failpoints
-
-    def items(self) -> Any:  # the ItemsView of dict
-        self._failpoints.hit("mid_publish")
-        return super().items()
 
 
 def _iso(unix: float | None) -> str | None:

@@ -11,7 +11,7 @@ events, state and files all or nothing. No socket I/O here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from numeraud.supervisor.store_connection import StoreError, store_error, utcnow
@@ -170,9 +170,14 @@ class Store(EventTable):
         events: Sequence[tuple[str, int | None, Mapping[str, Any]]],
         state: Mapping[str, str],
         files: Sequence[DatasetFile] = (),
+        *,
+        during: Callable[[], None] | None = None,
     ) -> list[int]:
         """Commit what one poll of Numerai learned, all or nothing: events, tournament state and
-        dataset files. Returns the events' seqs (an event already in the log keeps its seq)."""
+        dataset files. Returns the events' seqs (an event already in the log keeps its seq).
+
+        ``during`` runs inside the transaction, after the events are inserted and before the
+        state and files are (the ``mid_publish`` failpoint)."""
         now = utcnow()
         with self._write() as db:
             seqs = [
@@ -181,6 +186,8 @@ class Store(EventTable):
                 )[0]
                 for kind, round_, payload in events
             ]
+            if during is not None:
+                during()
             for key, value in state.items():
                 db.execute(PUT_STATE, (key, value, now))
             for file in files:
