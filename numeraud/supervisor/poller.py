@@ -157,9 +157,9 @@ class TournamentFollower(RoundDeadlines):
         pending = self._pending_close()
         if pending is not None:
             delay = min(delay, max(0.05, (pending[1] - self.now()).total_seconds() + 0.05))
-        guard_at = self._guard_due_at()
-        if guard_at is not None:
-            delay = min(delay, max(0.05, (guard_at - self.now()).total_seconds() + 0.05))
+        due = self._guard_due()
+        if due is not None:
+            delay = min(delay, max(0.05, (due[2] - self.now()).total_seconds() + 0.05))
         return delay
 
     def _commit(self, publication: Publication) -> None:

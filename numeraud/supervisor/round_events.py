@@ -69,15 +69,16 @@ class RoundDeadlines:
     def _commit(self, publication: Publication) -> None:
         raise NotImplementedError
 
-    def _guard_due_at(self) -> datetime | None:
-        """When the published round's ``round_deadline_near`` is due (``None``: none is pending)."""
+    def _guard_due(self) -> tuple[int, datetime, datetime] | None:
+        """The published round whose ``round_deadline_near`` is still to come: its number, its
+        deadline and when the event is due (``None``: none is pending)."""
         pending = self._pending_close()
         if pending is None or self.state.get(STATE_GUARDED) == str(pending[0]):
             return None
         number, deadline = pending
         if self.latest is not None and self.latest.number == number:
-            return self.latest.guard_time(self.policy.guard_margin)
-        return deadline - timedelta(seconds=self.policy.guard_margin)
+            return number, deadline, self.latest.guard_time(self.policy.guard_margin)
+        return number, deadline, deadline - timedelta(seconds=self.policy.guard_margin)
 
     def _guard_if_due(self, now: datetime) -> None:
         """Publish ``round_deadline_near`` once the guard time of the published round has come.
@@ -85,10 +86,12 @@ class RoundDeadlines:
         Handlers with a deadline guard (the uploader's fallbacks) act on it; a round whose
         deadline passed before it was due (numeraud was down) gets only its ``round_closed``.
         """
-        guard_at, pending = self._guard_due_at(), self._pending_close()
-        if guard_at is None or pending is None or now < guard_at or now >= pending[1]:
+        due = self._guard_due()
+        if due is None:
             return
-        number, deadline = pending
+        number, deadline, guard_at = due
+        if now < guard_at or now >= deadline:
+            return
         payload: dict[str, Any] = {
             "round": number,
             "deadline": deadline.isoformat(),
