@@ -55,6 +55,18 @@ class NumeraiAuthError(NumeraiRejected):
     """The keys were refused, or a private call was made without keys."""
 
 
+class NumeraiAnswerError(NumeraiRejected):
+    """A GraphQL error that is neither about the keys nor a refused submission file.
+
+    Most are final ("Model not found"), but Numerai answers its own hiccups this way too, so
+    :func:`numeraud.numerai.retry.retry_until` tries the call a few times before taking it as final.
+    """
+
+
+#: GraphQL errors that are final at once: what the file or the keys are, not a passing state.
+FINAL_MESSAGES = ("invalid_submission_",)
+
+
 def check_api_url(url: str) -> str:
     """Return ``url`` without a trailing slash; ValueError if it is not an http(s) URL."""
     parsed = urlsplit(url)
@@ -124,7 +136,8 @@ class NumeraiClient(numerapi.NumerAPI):
         """One GraphQL call (numerapi's signature; ``retries``/``delay``/``backoff`` are ignored).
 
         Raises :class:`NumeraiUnavailable` when trying again may help, :class:`NumeraiRejected`
-        (or :class:`NumeraiAuthError`) when Numerai said no.
+        (or :class:`NumeraiAuthError`) when Numerai said no, :class:`NumeraiAnswerError` for any
+        other GraphQL error (a rejection that a few more attempts may clear).
         """
         headers = {"Content-type": "application/json", "Accept": "application/json"}
         if authorization:
@@ -160,7 +173,9 @@ class NumeraiClient(numerapi.NumerAPI):
             message = self._handle_call_error(result["errors"]) or "unknown GraphQL error"
             if "session is invalid" in message or "authenticated" in message:
                 raise NumeraiAuthError(message)
-            raise NumeraiRejected(message)
+            if message.startswith(FINAL_MESSAGES):
+                raise NumeraiRejected(message)
+            raise NumeraiAnswerError(message)
         if "data" not in result:
             raise NumeraiUnavailable("Numerai answered without data")
         return result

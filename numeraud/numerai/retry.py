@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from numeraud.common.backoff import ExponentialBackoff
-from numeraud.numerai.client import NumeraiUnavailable
+from numeraud.numerai.client import NumeraiAnswerError, NumeraiUnavailable
 
 T = TypeVar("T")
+#: Attempts in all for a call Numerai answers with a GraphQL error (:class:`NumeraiAnswerError`).
+ANSWER_ERROR_ATTEMPTS = 3
 
 
 class DeadlinePassed(Exception):
@@ -47,14 +49,19 @@ def retry_until(
     """Call ``call`` until it succeeds, retrying the ``retry_on`` errors until ``deadline``.
 
     ``deadline`` is on ``clock`` (monotonic seconds) or None for no deadline. A server's
-    Retry-After is honoured (never retrying sooner). Raises :class:`DeadlinePassed` when the next
-    attempt could not start before the deadline; other errors propagate at once.
+    Retry-After is honoured (never retrying sooner). A GraphQL error (:class:`NumeraiAnswerError`)
+    is tried :data:`ANSWER_ERROR_ATTEMPTS` times in all, then raised as it is: mostly final, it must
+    not hold the caller until the deadline. Raises :class:`DeadlinePassed` when the next attempt
+    could not start before the deadline; other errors propagate at once.
     """
+    catch: tuple[type[BaseException], ...] = (*retry_on, NumeraiAnswerError)
     attempt = 0
     while True:
         try:
             return call()
-        except retry_on as exc:
+        except catch as exc:
+            if not isinstance(exc, retry_on) and attempt + 1 >= ANSWER_ERROR_ATTEMPTS:
+                raise
             wait = backoff.delay(attempt)
             retry_after = getattr(exc, "retry_after", None)
             if retry_after is not None:

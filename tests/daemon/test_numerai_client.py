@@ -7,7 +7,13 @@ import time
 import numerapi.base_api
 import pytest
 
-from numeraud.numerai.client import NumeraiAuthError, NumeraiClient, NumeraiRejected, NumeraiUnavailable
+from numeraud.numerai.client import (
+    NumeraiAnswerError,
+    NumeraiAuthError,
+    NumeraiClient,
+    NumeraiRejected,
+    NumeraiUnavailable,
+)
 from numeraud.sandbox import Sandbox
 
 
@@ -57,10 +63,18 @@ def test_a_hung_call_times_out(client: NumeraiClient, sandbox: Sandbox) -> None:
     assert time.monotonic() - started < 5
 
 
-def test_graphql_errors_are_rejections(client: NumeraiClient, sandbox: Sandbox) -> None:
+def test_graphql_errors_are_rejections_worth_a_few_more_attempts(client: NumeraiClient, sandbox: Sandbox) -> None:
     sandbox.add_faults({"route": "graphql", "kind": "graphql_error", "message": "boom", "count": 1})
-    with pytest.raises(NumeraiRejected, match="boom"):
+    with pytest.raises(NumeraiAnswerError, match="boom"):
         client.get_current_round()
+
+
+def test_a_refused_submission_file_is_final(client: NumeraiClient, sandbox: Sandbox) -> None:
+    message = "invalid_submission_ids: not enough ids"
+    sandbox.add_faults({"route": "graphql", "kind": "graphql_error", "message": message, "count": 1})
+    with pytest.raises(NumeraiRejected, match="invalid_submission_ids") as caught:
+        client.get_current_round()
+    assert not isinstance(caught.value, NumeraiAnswerError)
 
 
 def test_bad_keys_raise_auth_error(sandbox: Sandbox) -> None:

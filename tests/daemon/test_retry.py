@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from numeraud.numerai.client import NumeraiRejected, NumeraiUnavailable
-from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
+from numeraud.numerai.client import NumeraiAnswerError, NumeraiRejected, NumeraiUnavailable
+from numeraud.numerai.retry import ANSWER_ERROR_ATTEMPTS, Backoff, DeadlinePassed, retry_until
 
 
 class FakeClock:
@@ -91,3 +91,13 @@ def test_rejections_are_not_retried() -> None:
             sleep=clock.sleep,
         )
     assert clock.sleeps == []
+
+
+def test_a_graphql_error_is_tried_a_few_times_then_taken_as_final() -> None:
+    clock = FakeClock()
+    assert retry_until(failing(2, NumeraiAnswerError("hiccup")), deadline=1000, clock=clock, sleep=clock.sleep) == "ok"
+    assert len(clock.sleeps) == 2
+    clock = FakeClock()
+    with pytest.raises(NumeraiAnswerError, match="for good"):
+        retry_until(failing(10_000, NumeraiAnswerError("for good")), deadline=1000, clock=clock, sleep=clock.sleep)
+    assert len(clock.sleeps) == ANSWER_ERROR_ATTEMPTS - 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -158,6 +159,29 @@ def test_an_upload_fault_is_retried_until_it_succeeds(
     emitted = deliver(uploader, ready(sandbox, predictions(sandbox, tmp_path)))
     assert [kind for kind, _ in emitted] == ["submission_uploaded"]
     assert accepted(sandbox) == ["sandbox_model_1"]
+
+
+def test_a_graphql_error_creating_the_submission_is_tried_again(
+    uploader: UploaderHandler, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    rule = {"route": "graphql:create_submission", "kind": "graphql_error", "message": "Internal server error"}
+    sandbox.add_faults(rule | {"count": 2})
+    emitted = deliver(uploader, ready(sandbox, predictions(sandbox, tmp_path)))
+    assert [kind for kind, _ in emitted] == ["submission_uploaded"]
+    assert accepted(sandbox) == ["sandbox_model_1"]
+
+
+def test_a_lasting_graphql_error_fails_the_upload_with_its_message_long_before_the_deadline(
+    uploader: UploaderHandler, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.add_faults({"route": "graphql:create_submission", "kind": "graphql_error", "message": "Model is retired"})
+    started = time.monotonic()
+    emitted = deliver(uploader, ready(sandbox, predictions(sandbox, tmp_path), seconds=600.0))
+    ((kind, payload),) = emitted
+    assert kind == "submission_failed"
+    assert payload["reason"] == "Model is retired"
+    assert time.monotonic() - started < 60
+    assert accepted(sandbox) == []
 
 
 def test_retrying_stops_at_the_deadline_with_an_alert(
