@@ -215,7 +215,9 @@ def pause(args: argparse.Namespace, config: Config, live: Live, out: Output) -> 
     result = live.client.call(args.command, handler=args.handler)
     done = "paused" if args.command == "pause" else "resumed"
     if not result["changed"]:
-        text = f"{args.command}: {args.handler} was already {'paused' if result['paused'] else 'not paused'}"
+        text = (
+            f"pause: {args.handler} was already paused" if result["paused"] else f"resume: {args.handler} is not paused"
+        )
     elif args.command == "pause" and result.get("in_flight"):
         text = f"{args.command}: {args.handler} {done}; event {result['in_flight']} in flight finishes first"
     else:
