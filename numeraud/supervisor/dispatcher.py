@@ -1,8 +1,9 @@
 """The dispatcher: decoded bus frames in, each routed to its handler's session; the delivery API.
 
 It owns the per-handler :class:`~numeraud.supervisor.session.Session` objects, feeds them every
-input (a frame, a clock tick, an event due, an operator's retry or skip) and has their actions
-performed by :class:`~numeraud.supervisor.delivery.Delivery`: commit before send (an ACK is
+input (a frame, a clock tick, an event due, an operator's retry, skip, rewind, pause or resume)
+and has their actions performed by :class:`~numeraud.supervisor.delivery.Delivery`: commit
+before send (an ACK is
 committed before the next event goes out; an appended event is committed before any handler can
 see it). It never touches a socket: the supervisor passes a ``send(peer, frames) -> bool``
 callable (``False`` = peer unreachable).

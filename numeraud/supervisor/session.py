@@ -1,8 +1,9 @@
 """The per-handler delivery state machine (pure: no I/O, no clock).
 
 One :class:`Session` per configured handler. The supervisor feeds it inputs (a HELLO, an ACK, a
-NACK, any frame, a BYE, a clock tick, an operator's retry or skip, an event being available) with
-the current monotonic time, and performs the :data:`Action` list each input returns, in order.
+NACK, any frame, a BYE, a clock tick, an operator's retry, skip, rewind, pause or resume, an event
+being available) with the current monotonic time, and performs the :data:`Action` list each input
+returns, in order.
 Every state change is reported as a :class:`Transition` action so that the caller logs it.
 
 States (:class:`State`):

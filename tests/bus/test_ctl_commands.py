@@ -269,6 +269,23 @@ def test_completion_scripts_are_generated_from_the_parser(tmp_path: Path) -> Non
     assert "complete -F _numeraudctl numeraudctl" in bash
     probe = f'{bash}\nCOMP_WORDS=(numeraudctl --config x.toml sk); COMP_CWORD=3; _numeraudctl; echo "${{COMPREPLY[@]}}"'
     assert subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.split() == ["skip"]
+    # The commands that take a handler complete the names in the configuration (--config before or after).
+    config = tmp_path / "n.toml"
+    config.write_text(
+        '[paths]\nstate_dir = "/x"\n[handlers.model-a]\nclass = "m:A"\n[handlers.uploader]\nclass = "u:U"\n'
+    )
+    for words, cword in (
+        (f"numeraudctl --config {config} rewind ''", 4),
+        (f"numeraudctl pause --config {config} ''", 4),
+        (f"numeraudctl --config {config} events --handler ''", 5),
+    ):
+        probe = f'{bash}\nCOMP_WORDS=({words}); COMP_CWORD={cword}; _numeraudctl; echo "${{COMPREPLY[@]}}"'
+        done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+        assert {"model-a", "uploader"} <= set(done), (words, done)
+    words = f"numeraudctl --config {config} rewind model-a --"
+    probe = f'{bash}\nCOMP_WORDS=({words}); COMP_CWORD=5; _numeraudctl; echo "${{COMPREPLY[@]}}"'
+    assert "--to" in subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     zsh = subprocess.run([*CTL, "completion", "zsh"], capture_output=True, text=True, timeout=60, check=True).stdout
     assert zsh.startswith("#compdef numeraudctl")
     assert "'history:" in zsh
+    assert "rewind) compadd -- " in zsh
