@@ -82,6 +82,8 @@ def test_a_paused_handler_finishes_its_event_gets_no_new_one_even_after_a_restar
     # The pause is in the database: a restarted supervisor keeps it.
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(timeout=30) == 0
+    down = bus.ctl("status", "--json")  # read from the database
+    assert (down.returncode, json.loads(down.stdout)["handlers"]["a"]["paused"]) == (3, True)
     bus.start_supervisor()
     wait_for(lambda: bus.handler_status("a").get("pid") == handler.pid, what="a to reconnect")
     bus.append("round_begin", 2)
