@@ -25,6 +25,10 @@ ERROR_CODES: Final = frozenset(
         "invalid_args",
         "unknown_handler",
         "not_blocked",  # retry/skip of a handler with no failed event
+        "wrong_event",  # skip with a seq that is not the handler's failed (head) event
+        "out_of_range",  # a seq that is not in the log (below 1 or past its head)
+        "not_behind",  # rewind to a seq past the handler's next event
+        "in_flight",  # rewind while an event is in flight to the handler: try again
         "store_unavailable",  # the database cannot be written (disk full, I/O error)
         "internal",
     }
@@ -50,8 +54,14 @@ class ControlTarget(Protocol):
     def control_retry(self, handler: str) -> dict[str, Any]:
         """Operator retry of a failed event."""
 
-    def control_skip(self, handler: str) -> dict[str, Any]:
-        """Operator skip of a failed event."""
+    def control_skip(self, handler: str, seq: int | None) -> dict[str, Any]:
+        """Operator skip of a failed event (``seq``: only if it is that one)."""
+
+    def control_rewind(self, handler: str, seq: int) -> dict[str, Any]:
+        """Operator rewind: deliver again from event ``seq``."""
+
+    def control_pause(self, handler: str, paused: bool) -> dict[str, Any]:
+        """Operator pause (``paused``) or resume of a handler."""
 
     def control_events(self, limit: int) -> list[dict[str, Any]]:
         """The newest events."""
@@ -100,3 +110,11 @@ def handler_arg(args: Mapping[str, Any]) -> str:
     if not isinstance(handler, str) or not handler:
         raise ControlError("invalid_args", "args.handler must be a handler name")
     return handler
+
+
+def seq_arg(args: Mapping[str, Any]) -> int:
+    """The ``seq`` argument of a command (an integer), validated."""
+    seq = args.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise ControlError("invalid_args", "args.seq must be an event seq (an integer)")
+    return seq

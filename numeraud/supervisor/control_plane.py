@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import zmq
@@ -22,7 +23,8 @@ from numeraud.common import protocol
 from numeraud.common.config import Config
 from numeraud.control.commands import dispatch as dispatch_command
 from numeraud.supervisor.dispatcher import Dispatcher
-from numeraud.supervisor.session_actions import Reject
+from numeraud.supervisor.session import Session
+from numeraud.supervisor.session_actions import Action, Reject, State
 from numeraud.supervisor.store_connection import StoreError
 
 if TYPE_CHECKING:
@@ -86,7 +88,7 @@ class ControlPlane:
 
     def control_status(self) -> dict[str, Any]:
         """The status document (also what ``numeraudctl status`` prints)."""
-        doc = self._dispatcher().status()
+        doc = self._dispatcher().status(self.clock(), datetime.now(UTC))
         doc.update(
             running=True,
             pid=os.getpid(),
@@ -109,28 +111,85 @@ class ControlPlane:
             raise control.ControlError("unknown_command", f"{name!r} is not available in this supervisor")
         return hook(args)
 
-    def _operator(self, handler: str, verb: str) -> dict[str, Any]:
+    def _session(self, handler: str, now: float) -> Session:
+        """``handler``'s session, its ACKs committed first; ``unknown_handler`` if there is none."""
         dispatcher = self._dispatcher()
-        if handler not in dispatcher.sessions:
-            raise control.ControlError("unknown_handler", f"no handler named {handler!r}")
-        now = self.clock()
-        actions = dispatcher.retry(handler, now) if verb == "retry" else dispatcher.skip(handler, now)
+        session = dispatcher.sessions.get(handler)
+        if session is None:
+            known = ", ".join(sorted(dispatcher.sessions)) or "none"
+            raise control.ControlError("unknown_handler", f"no handler named {handler!r} (known: {known})")
+        dispatcher.flush(now)
+        return session
+
+    def _in_log(self, seq: int) -> None:
+        """``out_of_range`` unless the log holds ``seq``."""
+        head = self._dispatcher().head
+        if seq < 1:
+            raise control.ControlError("out_of_range", f"seq {seq} is before the log's start (seq 1)")
+        if seq > head:
+            held = f"it holds 1 to {head}" if head else "it is empty"
+            raise control.ControlError("out_of_range", f"seq {seq} is not in the log ({held})")
+
+    def _done(self, handler: str, verb: str, actions: list[Action], now: float, **extra: Any) -> dict[str, Any]:
+        """The reply of an operator command: its handler's status (a Reject: ``not_blocked``)."""
+        dispatcher = self._dispatcher()
         refused = [a for a in actions if isinstance(a, Reject)]
         if refused:
             raise control.ControlError("not_blocked", refused[0].reason)
         if dispatcher.store_error is not None:
             raise control.ControlError("store_unavailable", str(dispatcher.store_error))
-        self.log.info(f"operator {verb}", handler=handler)
-        result: dict[str, Any] = dispatcher.status()["handlers"][handler]
-        return result
+        self.log.info(f"operator {verb}", handler=handler, **extra)
+        result: dict[str, Any] = dispatcher.status(now, datetime.now(UTC))["handlers"][handler]
+        return {**result, **extra}
 
     def control_retry(self, handler: str) -> dict[str, Any]:
         """Operator retry of ``handler``'s failed event."""
-        return self._operator(handler, "retry")
+        now = self.clock()
+        self._session(handler, now)
+        return self._done(handler, "retry", self._dispatcher().retry(handler, now), now)
 
-    def control_skip(self, handler: str) -> dict[str, Any]:
-        """Operator skip of ``handler``'s failed event."""
-        return self._operator(handler, "skip")
+    def control_skip(self, handler: str, seq: int | None) -> dict[str, Any]:
+        """Operator skip of ``handler``'s failed event; with ``seq``, only if that is the one."""
+        now = self.clock()
+        session = self._session(handler, now)
+        if seq is not None:
+            self._in_log(seq)
+        failed = session.acked_seq + 1
+        if session.state not in (State.BLOCKED, State.BACKOFF):
+            raise control.ControlError(
+                "not_blocked", f"{handler} has no failed event (it is {session.state} at seq {session.acked_seq})"
+            )
+        if seq is not None and seq != failed:
+            how = "blocked on" if session.state is State.BLOCKED else "backing off on"
+            raise control.ControlError("wrong_event", f"{handler} is {how} seq {failed}, not {seq}; nothing skipped")
+        return self._done(handler, "skip", self._dispatcher().skip(handler, now), now, skipped=failed)
+
+    def control_rewind(self, handler: str, seq: int) -> dict[str, Any]:
+        """Operator rewind: ``handler`` gets the events from ``seq`` on again."""
+        now = self.clock()
+        session = self._session(handler, now)
+        self._in_log(seq)
+        old = session.acked_seq
+        if seq > old + 1:
+            raise control.ControlError(
+                "not_behind",
+                f"seq {seq} is not behind {handler}'s cursor (at {old}: it gets seq {old + 1} next); nothing rewound",
+            )
+        if session.state is State.BUSY:
+            raise control.ControlError(
+                "in_flight", f"event {session.in_flight} is in flight to {handler}; try again once it is answered"
+            )
+        actions = self._dispatcher().rewind(handler, seq, now)
+        return self._done(handler, "rewind", actions, now, old_cursor=old, new_cursor=seq - 1)
+
+    def control_pause(self, handler: str, paused: bool) -> dict[str, Any]:
+        """Operator pause (``paused``) or resume of ``handler``; idempotent (``changed`` says)."""
+        now = self.clock()
+        session = self._session(handler, now)
+        changed = session.paused != paused
+        dispatcher = self._dispatcher()
+        actions = dispatcher.pause(handler, now) if paused else dispatcher.resume(handler, now)
+        return self._done(handler, "pause" if paused else "resume", actions, now, changed=changed)
 
     def control_events(self, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` events."""

@@ -65,7 +65,6 @@ class Delivery:
         self.head = store.head_seq()
         self.peers: dict[bytes, str] = {}
         self.sessions: dict[str, Session] = {}
-        self._delivered_at: dict[str, float] = {}
         self._pending: list[tuple[Session, CommitAck]] = []
         self._cache = EventFrames(store)
 
@@ -137,6 +136,7 @@ class Delivery:
                     state=action.state.value,
                     attempts=action.attempts,
                     last_error=action.last_error,
+                    paused=action.paused,
                     event=blocked,
                 )
             )
@@ -158,7 +158,6 @@ class Delivery:
             # Cannot happen with a healthy store (seqs are contiguous up to head); put it back.
             self._perform(session, session.commit_failed(action.seq, "event not readable", now), now)
             return
-        self._delivered_at[session.name] = now
         try:
             frames = self._cache.frames(event, action.attempt)
         except protocol.ProtocolError as exc:
@@ -192,7 +191,7 @@ class Delivery:
             if seqs:
                 self.head = max(self.head, *seqs)
                 self.log.info("events emitted", handler=session.name, seq=action.seq, emitted=seqs)
-            started = self._delivered_at.pop(session.name, now)
+            started = session.delivered_at if session.delivered_at is not None else now
             if self._debug:
                 self.log.debug(
                     "event acked", handler=session.name, seq=action.seq, duration_ms=round((now - started) * 1000, 3)

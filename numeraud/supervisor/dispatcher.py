@@ -1,8 +1,9 @@
 """The dispatcher: decoded bus frames in, each routed to its handler's session; the delivery API.
 
 It owns the per-handler :class:`~numeraud.supervisor.session.Session` objects, feeds them every
-input (a frame, a clock tick, an event due, an operator's retry or skip) and has their actions
-performed by :class:`~numeraud.supervisor.delivery.Delivery`: commit before send (an ACK is
+input (a frame, a clock tick, an event due, an operator's retry, skip, rewind, pause or resume)
+and has their actions performed by :class:`~numeraud.supervisor.delivery.Delivery`: commit
+before send (an ACK is
 committed before the next event goes out; an appended event is committed before any handler can
 see it). It never touches a socket: the supervisor passes a ``send(peer, frames) -> bool``
 callable (``False`` = peer unreachable).
@@ -19,6 +20,7 @@ say so, nothing uncommitted is acknowledged, and a probe or the next successful 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from numeraud.common import protocol
@@ -54,6 +56,7 @@ class Dispatcher(Delivery):
                 blocked=cursor.state == State.BLOCKED.value,
                 attempts=cursor.attempts,
                 last_error=cursor.last_error,
+                paused=cursor.paused,
             )
 
     # ---- input ----
@@ -233,6 +236,33 @@ class Dispatcher(Delivery):
         self._perform(session, actions, now)
         return actions
 
+    def rewind(self, name: str, seq: int, now: float) -> list[Action]:
+        """Operator rewind: ``name`` gets the events from ``seq`` on again; returns the session's actions."""
+        self.flush(now)
+        session = self.sessions[name]
+        old = session.acked_seq
+        actions = session.rewind(seq, now)
+        if not any(isinstance(a, Reject) for a in actions):
+            self.log.warning("cursor rewound by operator", handler=name, old_cursor=old, new_cursor=seq - 1)
+        self._perform(session, actions, now)
+        return actions
+
+    def pause(self, name: str, now: float) -> list[Action]:
+        """Operator pause: ``name`` gets no new event until :meth:`resume`."""
+        self.flush(now)
+        session = self.sessions[name]
+        actions = session.pause(now)
+        self._perform(session, actions, now)
+        return actions
+
+    def resume(self, name: str, now: float) -> list[Action]:
+        """Operator resume of a paused handler."""
+        self.flush(now)
+        session = self.sessions[name]
+        actions = session.resume(now)
+        self._perform(session, actions, now)
+        return actions
+
     def probe_store(self) -> None:
         """While degraded, try a write; leave the degraded state when it works."""
         self.eventlog.probe()
@@ -243,12 +273,14 @@ class Dispatcher(Delivery):
         for peer in list(self.peers):
             self._send(peer, protocol.Bye(reason), now)
 
-    def status(self) -> dict[str, Any]:
-        """Status of delivery: log head, store health, per handler state."""
+    def status(self, now: float | None = None, wall: datetime | None = None) -> dict[str, Any]:
+        """Status of delivery: log head, store health, per handler state; with ``now`` (the
+        monotonic clock) the in-flight event's elapsed time and a backoff's wait, with ``wall``
+        (the wall clock at ``now``) the backoff's end as a time."""
         return status_document(
             head=self.head,
             serial=self.serial,
             after=self.after,
-            handlers=session_facts(self.sessions),
+            handlers=session_facts(self.sessions, now, wall),
             store_error=self.store_error,
         )

@@ -1,8 +1,9 @@
 """The per-handler delivery state machine (pure: no I/O, no clock).
 
 One :class:`Session` per configured handler. The supervisor feeds it inputs (a HELLO, an ACK, a
-NACK, any frame, a BYE, a clock tick, an operator's retry or skip, an event being available) with
-the current monotonic time, and performs the :data:`Action` list each input returns, in order.
+NACK, any frame, a BYE, a clock tick, an operator's retry, skip, rewind, pause or resume, an event
+being available) with the current monotonic time, and performs the :data:`Action` list each input
+returns, in order.
 Every state change is reported as a :class:`Transition` action so that the caller logs it.
 
 States (:class:`State`):
@@ -11,8 +12,12 @@ States (:class:`State`):
 ``READY``         a process is connected and idle; it gets the next eligible event.
 ``BUSY``          one event is in flight to the process.
 ``BACKOFF``       the last delivery failed; the process gets the event again at ``retry_at``.
-``BLOCKED``       the head event failed ``max_attempts`` times; only an operator's retry or skip
-                  moves the handler on. Whether a process is connected is tracked in ``peer``.
+``BLOCKED``       the head event failed ``max_attempts`` times; only an operator's retry, skip or
+                  rewind moves the handler on. Whether a process is connected is tracked in ``peer``.
+
+``paused`` is apart from the state: an operator's pause keeps new events from a handler (one in
+flight finishes and is ACKed as usual) until the operator resumes it. It is persisted with the
+cursor, so it survives a restart of the supervisor.
 
 Attempts count *failed deliveries* of the head event (the one after the cursor): a NACK, a
 process that died or went silent while the event was in flight, or a timeout. The delivery
@@ -54,8 +59,12 @@ class Session:
     pid: int | None = None
     last_seen: float = 0.0
     in_flight: int | None = None
+    #: When the in-flight event was sent (the monotonic time of its ``event_available``).
+    delivered_at: float | None = None
     deadline: float | None = None
     retry_at: float = 0.0
+    #: The operator paused the handler: it gets no new event until resumed.
+    paused: bool = False
     #: A CommitAck is outstanding for the in-flight seq; further ACKs for it are duplicates.
     committing: bool = False
     _fenced: set[bytes] = field(default_factory=set, repr=False)
@@ -70,6 +79,7 @@ class Session:
         blocked: bool,
         attempts: int,
         last_error: str | None,
+        paused: bool = False,
     ) -> Session:
         """Rebuild a session from its persisted cursor after a (re)start."""
         state = State.BLOCKED if blocked else State.DISCONNECTED
@@ -80,6 +90,7 @@ class Session:
             state=state,
             attempts=attempts,
             last_error=last_error,
+            paused=paused,
         )
 
     # -- queries --
@@ -90,8 +101,9 @@ class Session:
         return self.peer is not None
 
     def wants_event(self, now: float) -> bool:
-        """Whether the next event should be offered now (``READY``; BACKOFF moves on in :meth:`tick`)."""
-        return self.state is State.READY and self.peer is not None and now >= self.retry_at
+        """Whether the next event should be offered now (``READY`` and not paused; BACKOFF moves on in
+        :meth:`tick`)."""
+        return self.state is State.READY and self.peer is not None and not self.paused and now >= self.retry_at
 
     def is_fenced(self, peer: bytes) -> bool:
         """Whether ``peer`` was replaced by a newer process for this name."""
@@ -114,7 +126,7 @@ class Session:
         return [Transition(old, new, reason)] if old is not new else []
 
     def _save(self) -> SaveCursor:
-        return SaveCursor(self.acked_seq, self.state, self.attempts, self.last_error)
+        return SaveCursor(self.acked_seq, self.state, self.attempts, self.last_error, self.paused)
 
     def _idle_state(self, now: float) -> State:
         """Where a connected, idle handler goes: READY, or BACKOFF until ``retry_at``."""
@@ -202,6 +214,7 @@ class Session:
         if seq != self.acked_seq + 1:
             return [Reject(f"event {seq} offered but cursor is at {self.acked_seq}")]
         self.in_flight = seq
+        self.delivered_at = now
         self.committing = False
         self.deadline = None if self.policy.timeout is None else now + self.policy.timeout + self.policy.grace
         attempt = self.attempts + 1
@@ -305,3 +318,35 @@ class Session:
         target = State.READY if self.peer is not None else State.DISCONNECTED
         actions = self._move(target, f"operator skipped {seq}")
         return [*actions, self._save()]
+
+    def rewind(self, seq: int, now: float) -> list[Action]:
+        """Operator: deliver again from event ``seq`` (at most the head event): the cursor moves to
+        ``seq - 1``, attempts start over, a blocked handler is unblocked. Refused while an event is
+        in flight (its ACK would move the cursor past the rewind)."""
+        if self.state is State.BUSY:
+            return [Reject(f"rewind while event {self.in_flight} is in flight")]
+        if not 1 <= seq <= self.acked_seq + 1:
+            return [Reject(f"rewind to {seq} but the cursor is at {self.acked_seq}")]
+        old = self.acked_seq
+        self.acked_seq = seq - 1
+        self.attempts = 0
+        self.retry_at = 0.0
+        self.last_error = None
+        target = State.READY if self.peer is not None else State.DISCONNECTED
+        actions = self._move(target, f"operator rewound the cursor from {old} to {seq - 1}")
+        return [*actions, self._save()]
+
+    def pause(self, now: float) -> list[Action]:
+        """Operator: no new event until :meth:`resume` (an event in flight finishes as usual).
+        Pausing a paused handler changes nothing (no action)."""
+        if self.paused:
+            return []
+        self.paused = True
+        return [self._save()]
+
+    def resume(self, now: float) -> list[Action]:
+        """Operator: end a pause; delivery goes on. Resuming a handler not paused changes nothing."""
+        if not self.paused:
+            return []
+        self.paused = False
+        return [self._save()]

@@ -49,12 +49,13 @@ class CommitAck:
 
 @dataclass(frozen=True)
 class SaveCursor:
-    """Persist the cursor's failure bookkeeping (state, attempts, last error, acked seq)."""
+    """Persist the cursor's bookkeeping (acked seq, state, attempts, last error, paused)."""
 
     acked_seq: int
     state: State
     attempts: int
     last_error: str | None
+    paused: bool = False
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,14 @@ from typing import Any, Final
 
 from numeraud.supervisor.store_connection import StoreError, store_error, utcnow
 from numeraud.supervisor.store_events import EventTable
-from numeraud.supervisor.store_records import Ack, Cursor, DatasetFile, NewEvent, file_row
+from numeraud.supervisor.store_records import (
+    Ack,
+    Cursor,
+    DatasetFile,
+    NewEvent,
+    cursor_from_row,
+    file_row,
+)
 
 #: Set one ``tournament`` key (parameters: key, value, updated).
 PUT_STATE: Final = (
@@ -56,17 +63,17 @@ class Store(EventTable):
     def cursor(self, handler: str) -> Cursor | None:
         """``handler``'s cursor, or ``None``."""
         rows = self._read(
-            "SELECT handler, acked_seq, state, attempts, last_error, updated FROM cursors WHERE handler = ?",
+            "SELECT handler, acked_seq, state, attempts, last_error, updated, paused FROM cursors WHERE handler = ?",
             (handler,),
         )
-        return Cursor(*rows[0]) if rows else None
+        return cursor_from_row(rows[0]) if rows else None
 
     def cursors(self) -> dict[str, Cursor]:
         """All cursors by handler name."""
         rows = self._read(
-            "SELECT handler, acked_seq, state, attempts, last_error, updated FROM cursors ORDER BY handler"
+            "SELECT handler, acked_seq, state, attempts, last_error, updated, paused FROM cursors ORDER BY handler"
         )
-        return {r[0]: Cursor(*r) for r in rows}
+        return {r[0]: cursor_from_row(r) for r in rows}
 
     def ack(self, handler: str, seq: int, emitted: Sequence[NewEvent] = ()) -> list[int]:
         """Move ``handler``'s cursor to ``seq`` and append ``emitted``, in one transaction.
@@ -131,15 +138,17 @@ class Store(EventTable):
         state: str,
         attempts: int,
         last_error: str | None,
+        paused: bool = False,
         event: tuple[NewEvent, str] | None = None,
     ) -> tuple[int, bool] | None:
-        """Persist ``handler``'s failure bookkeeping (and an operator's skip); with ``event`` (an
-        event and its dedupe key), append it in the same transaction and return ``(seq, created)``."""
+        """Persist ``handler``'s bookkeeping (failures, an operator's skip, rewind or pause); with
+        ``event`` (an event and its dedupe key), append it in the same transaction and return
+        ``(seq, created)``."""
         with self._write() as db:
             db.execute(
-                "UPDATE cursors SET acked_seq = ?, state = ?, attempts = ?, last_error = ?, updated = ?"
-                " WHERE handler = ?",
-                (acked_seq, state, attempts, last_error, utcnow(), handler),
+                "UPDATE cursors SET acked_seq = ?, state = ?, attempts = ?, last_error = ?, paused = ?,"
+                " updated = ? WHERE handler = ?",
+                (acked_seq, state, attempts, last_error, int(paused), utcnow(), handler),
             )
             if event is None:
                 return None

@@ -57,6 +57,14 @@ class Cursor:
     attempts: int
     last_error: str | None
     updated: str
+    #: The operator paused the handler (``numeraudctl pause``).
+    paused: bool = False
+
+
+def cursor_from_row(row: Sequence[Any]) -> Cursor:
+    """A :class:`Cursor` from a ``cursors`` row selected in the dataclass's field order."""
+    handler, acked_seq, state, attempts, last_error, updated, paused = row
+    return Cursor(handler, acked_seq, state, attempts, last_error, updated, bool(paused))
 
 
 @dataclass(frozen=True)

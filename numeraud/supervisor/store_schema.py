@@ -9,7 +9,9 @@ Tables (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
                    ``"{kind}/{round}/{handler}/{parent_seq}/{index}"`` (an emit belongs to the ACK
                    of one event by one handler, so a later round or another handler may emit
                    the same kind again).
-``cursors``        per handler: last acked seq, delivery state, failed attempts, last error.
+``cursors``        per handler: last acked seq, delivery state, failed attempts, last error, and
+                   whether the operator paused it (``paused``, schema 2; not in ``state``, which
+                   an ACK sets to ``ready``).
 ``tournament``     key/value state (``last_round_processed``, ``last_round_trained``).
 ``dataset_files``  verified dataset files (version, name, size, sha256, etag, synced_at).
 """
@@ -56,6 +58,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         synced_at TEXT NOT NULL,
         PRIMARY KEY (version, name)
     );
+    """,
+    # 2: an operator's pause of a handler survives a restart
+    """
+    ALTER TABLE cursors ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
     """,
 )
 #: The schema this numeraud reads and writes.

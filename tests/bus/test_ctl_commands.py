@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -119,7 +120,7 @@ def test_handlers_shows_pid_rss_lag_and_in_flight_of_a_live_handler(bus: Bus) ->
     assert (doc["pid"], doc["in_flight"], doc["in_flight_kind"], doc["lag"]) == (proc.pid, 1, "round_begin", 2)
     assert doc["rss_kib"] > 1000
     text = bus.ctl("handlers").stdout
-    assert "1 round_begin (attempt 1)" in text
+    assert re.search(r"1 round_begin \(attempt 1, \d+s\)", text), text
     bus.release("a")
 
 
@@ -150,13 +151,13 @@ def test_skip_checks_the_handler_and_the_seq_and_skips_only_the_blocked_event(bu
     assert "no handler named 'nobody'" in one_clean_line(unknown)
     beyond = bus.ctl("skip", "a", "99")
     assert beyond.returncode == 1
-    assert "seq 99 is not in the log (it holds 1 to 3)" in one_clean_line(beyond)
+    assert "skip failed: out_of_range: seq 99 is not in the log (it holds 1 to 3)" in one_clean_line(beyond)
     wrong = bus.ctl("skip", "a", "1")
     assert wrong.returncode == 1
-    assert "a is blocked on seq 2, not 1; nothing skipped" in one_clean_line(wrong)
+    assert "skip failed: wrong_event: a is blocked on seq 2, not 1; nothing skipped" in one_clean_line(wrong)
     idle = bus.ctl("skip", "b", "1")
     assert idle.returncode == 1
-    assert "b has no failed event" in one_clean_line(idle)
+    assert "skip failed: not_blocked: b has no failed event" in one_clean_line(idle)
     assert bus.handler_status("a")["state"] == "blocked"
     done = bus.ctl("skip", "a", "2")
     assert done.returncode == 0, done.stderr
@@ -268,6 +269,23 @@ def test_completion_scripts_are_generated_from_the_parser(tmp_path: Path) -> Non
     assert "complete -F _numeraudctl numeraudctl" in bash
     probe = f'{bash}\nCOMP_WORDS=(numeraudctl --config x.toml sk); COMP_CWORD=3; _numeraudctl; echo "${{COMPREPLY[@]}}"'
     assert subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.split() == ["skip"]
+    # The commands that take a handler complete the names in the configuration (--config before or after).
+    config = tmp_path / "n.toml"
+    config.write_text(
+        '[paths]\nstate_dir = "/x"\n[handlers.model-a]\nclass = "m:A"\n[handlers.uploader]\nclass = "u:U"\n'
+    )
+    for words, cword in (
+        (f"numeraudctl --config {config} rewind ''", 4),
+        (f"numeraudctl pause --config {config} ''", 4),
+        (f"numeraudctl --config {config} events --handler ''", 5),
+    ):
+        probe = f'{bash}\nCOMP_WORDS=({words}); COMP_CWORD={cword}; _numeraudctl; echo "${{COMPREPLY[@]}}"'
+        done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+        assert {"model-a", "uploader"} <= set(done), (words, done)
+    words = f"numeraudctl --config {config} rewind model-a --"
+    probe = f'{bash}\nCOMP_WORDS=({words}); COMP_CWORD=5; _numeraudctl; echo "${{COMPREPLY[@]}}"'
+    assert "--to" in subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     zsh = subprocess.run([*CTL, "completion", "zsh"], capture_output=True, text=True, timeout=60, check=True).stdout
     assert zsh.startswith("#compdef numeraudctl")
     assert "'history:" in zsh
+    assert "rewind) compadd -- " in zsh

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from numeraud.common import protocol
 from numeraud.supervisor.delivery_order import next_delivery, waiting_on
+from numeraud.supervisor.delivery_status import session_facts
 from numeraud.supervisor.session import Session
 from numeraud.supervisor.session_actions import (
     Attach,
@@ -80,6 +82,9 @@ INPUTS: dict[str, Input] = {
     "tick-after-backoff": lambda s: s.tick(s.retry_at + 0.01) if s.retry_at else s.tick(T0 + 0.5),
     "retry": lambda s: s.retry(T0 + 0.5),
     "skip": lambda s: s.skip(5, T0 + 0.5),
+    "rewind": lambda s: s.rewind(4, T0 + 0.5),
+    "pause": lambda s: s.pause(T0 + 0.5),
+    "resume": lambda s: (s.pause(T0 + 0.5), s.resume(T0 + 0.5)),
 }
 
 D, R, B, K, X = State.DISCONNECTED, State.READY, State.BUSY, State.BACKOFF, State.BLOCKED
@@ -90,31 +95,37 @@ EXPECTED: dict[str, dict[str, State]] = {
         "hello-new-peer": R, "hello-same-peer": R, "event-available": D, "ack": D, "ack-then-commit": D,
         "ack-then-commit-fails": D, "ack-from-stranger": D, "nack": D, "bye": D, "tick-quiet": D,
         "tick-silent-peer": D, "tick-after-backoff": D, "retry": D, "skip": D,
+        "rewind": D, "pause": D, "resume": D,
     },
     "ready": {
         "hello-new-peer": R, "hello-same-peer": R, "event-available": B, "ack": R, "ack-then-commit": R,
         "ack-then-commit-fails": R, "ack-from-stranger": R, "nack": R, "bye": D, "tick-quiet": R,
         "tick-silent-peer": D, "tick-after-backoff": R, "retry": R, "skip": R,
+        "rewind": R, "pause": R, "resume": R,
     },
     "busy": {
         "hello-new-peer": K, "hello-same-peer": B, "event-available": B, "ack": B, "ack-then-commit": R,
         "ack-then-commit-fails": R, "ack-from-stranger": B, "nack": K, "bye": D, "tick-quiet": B,
         "tick-silent-peer": D, "tick-after-backoff": B, "retry": B, "skip": B,
+        "rewind": B, "pause": B, "resume": B,
     },
     "backoff": {
         "hello-new-peer": K, "hello-same-peer": K, "event-available": K, "ack": K, "ack-then-commit": K,
         "ack-then-commit-fails": K, "ack-from-stranger": K, "nack": K, "bye": D, "tick-quiet": K,
         "tick-silent-peer": D, "tick-after-backoff": R, "retry": R, "skip": R,
+        "rewind": R, "pause": K, "resume": K,
     },
     "blocked": {
         "hello-new-peer": X, "hello-same-peer": X, "event-available": X, "ack": X, "ack-then-commit": X,
         "ack-then-commit-fails": X, "ack-from-stranger": X, "nack": X, "bye": X, "tick-quiet": X,
         "tick-silent-peer": X, "tick-after-backoff": X, "retry": R, "skip": R,
+        "rewind": R, "pause": X, "resume": X,
     },
     "blocked-offline": {
         "hello-new-peer": X, "hello-same-peer": X, "event-available": X, "ack": X, "ack-then-commit": X,
         "ack-then-commit-fails": X, "ack-from-stranger": X, "nack": X, "bye": X, "tick-quiet": X,
         "tick-silent-peer": X, "tick-after-backoff": X, "retry": D, "skip": D,
+        "rewind": D, "pause": X, "resume": X,
     },
 }  # fmt: skip
 
@@ -285,6 +296,60 @@ def test_skip_moves_the_cursor_past_the_blocked_event() -> None:
     s = make(State.BLOCKED)
     actions = s.skip(5, T0)
     assert SaveCursor(5, State.READY, 0, None) in actions
+
+
+def test_rewind_moves_the_cursor_back_unblocks_and_delivers_from_there_as_attempt_one() -> None:
+    s = make(State.BLOCKED)
+    actions = s.rewind(2, T0)
+    assert SaveCursor(1, State.READY, 0, None) in actions
+    assert (s.acked_seq, s.attempts, s.last_error, s.retry_at) == (1, 0, None, 0.0)
+    assert Deliver(OLD, 2, 1) in s.event_available(2, T0)
+
+
+def test_rewind_is_refused_while_an_event_is_in_flight_and_past_the_next_event() -> None:
+    busy = make(State.BUSY)
+    assert [type(a) for a in busy.rewind(3, T0)] == [Reject]
+    assert (busy.acked_seq, busy.in_flight) == (4, 5)
+    ready = make(State.READY)
+    assert [type(a) for a in ready.rewind(6, T0)] == [Reject]
+    assert [type(a) for a in ready.rewind(0, T0)] == [Reject]
+    assert ready.acked_seq == 4
+    assert SaveCursor(4, State.READY, 0, None) in ready.rewind(5, T0)  # its next event: allowed
+
+
+def test_a_paused_session_gets_no_new_event_but_its_event_in_flight_is_acked() -> None:
+    s = make(State.BUSY)
+    assert s.pause(T0) == [SaveCursor(4, State.BUSY, 0, None, paused=True)]
+    assert s.pause(T0) == []  # already paused: nothing to do
+    s.ack(OLD, 5, (), T0)
+    s.ack_committed(5, T0)
+    assert (s.acked_seq, s.state) == (5, State.READY)
+    assert not s.wants_event(T0)
+    assert isinstance(s.event_available(6, T0)[0], Reject)
+    assert s.resume(T0) == [SaveCursor(5, State.READY, 0, None, paused=False)]
+    assert s.resume(T0) == []
+    assert s.wants_event(T0)
+
+
+def test_a_restored_pause_holds_back_events_after_a_hello() -> None:
+    s = Session.restore("m", POLICY, acked_seq=3, blocked=False, attempts=0, last_error=None, paused=True)
+    s.hello(OLD, 1, T0)
+    assert s.state is State.READY
+    assert not s.wants_event(T0)
+
+
+def test_session_facts_give_the_in_flight_time_and_attempt_and_the_backoffs_end() -> None:
+    busy = make(State.BUSY)
+    backoff = make(State.BACKOFF)
+    wall = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
+    facts = session_facts({"busy": busy, "backoff": backoff}, T0 + 7.25, wall)
+    assert (facts["busy"]["in_flight"], facts["busy"]["in_flight_s"], facts["busy"]["in_flight_attempt"]) == (5, 7.2, 1)
+    wait = backoff.retry_at - (T0 + 7.25)
+    assert facts["backoff"]["retry_in_s"] == round(max(0.0, wait), 1)
+    backoff.retry_at = T0 + 19.25
+    later = session_facts({"backoff": backoff}, T0 + 7.25, wall)["backoff"]
+    assert (later["retry_in_s"], later["retry_at"]) == (12.0, "2026-03-14T12:00:12+00:00")
+    assert "in_flight_s" not in session_facts({"busy": busy})["busy"]  # no clock, no elapsed time
 
 
 def test_skip_of_a_different_seq_is_rejected() -> None:

@@ -14,7 +14,7 @@ import pytest
 from numeraud.supervisor.store import Store
 from numeraud.supervisor.store_connection import StoreError
 from numeraud.supervisor.store_records import Ack, DatasetFile, NewEvent
-from numeraud.supervisor.store_schema import SCHEMA_VERSION
+from numeraud.supervisor.store_schema import MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -248,3 +248,45 @@ def test_a_new_database_and_its_wal_and_shm_are_0640_whatever_the_umask(tmp_path
     finally:
         store.close()
     assert modes == {"numeraud.db": 0o640, "numeraud.db-wal": 0o640, "numeraud.db-shm": 0o640}
+
+
+def test_a_pause_is_saved_read_back_and_kept_by_an_ack(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    s = Store(path)
+    s.append_event("round_begin", 1, {})
+    assert s.ensure_cursor("m", 0).paused is False
+    s.save_cursor("m", acked_seq=0, state="busy", attempts=0, last_error=None, paused=True)
+    s.ack("m", 1)  # the ACK of the event in flight when it was paused writes state 'ready'
+    s.close()
+    s = Store(path)
+    cursor = s.cursor("m")
+    assert cursor is not None
+    assert (cursor.acked_seq, cursor.state, cursor.paused) == (1, "ready", True)
+    assert s.cursors()["m"].paused is True
+    s.close()
+
+
+def test_a_database_of_schema_1_is_upgraded_and_keeps_its_cursors(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    with sqlite3.connect(path) as db:  # what numeraud before schema 2 wrote
+        db.executescript(MIGRATIONS[0])
+        db.execute(
+            "INSERT INTO cursors (handler, acked_seq, state, attempts, last_error, updated)"
+            " VALUES ('m', 7, 'blocked', 3, 'boom', '2026-01-01T00:00:00+00:00')"
+        )
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    with pytest.raises(StoreError, match="has schema 1; start numeraud to migrate it"):
+        Store(path, read_only=True)
+    s = Store(path)
+    assert s.schema_version == SCHEMA_VERSION == 2
+    cursor = s.cursor("m")
+    assert cursor is not None
+    assert (cursor.acked_seq, cursor.state, cursor.attempts, cursor.last_error, cursor.paused) == (
+        7,
+        "blocked",
+        3,
+        "boom",
+        False,
+    )
+    s.close()

@@ -165,3 +165,28 @@ def test_a_broken_model_shows_in_status_with_exit_6_and_a_retry_after_the_fix_co
     table = running.ctl("history")
     assert table.returncode == 0
     assert "ROUND  MODEL" in table.stdout
+
+    # A rewind of the uploader over the uploaded round: it gets round 1's predictions again, and its
+    # ledger keeps Numerai from getting any of them twice.
+    uploads = running.sandbox.uploads()
+    log = running.root / "numeraud.log"
+    seen = log.read_text().count("already_uploaded")
+    ready = json.loads(running.ctl("events", "--json", "--kind", "predictions_ready", "--round", "1").stdout)
+    first = min(e["seq"] for e in ready)
+    acked = running.status()["handlers"]["uploader"]["acked_seq"]
+    rewound = wait_for(
+        lambda: (r := running.ctl("rewind", "uploader", "--to", str(first), "--json")).returncode == 0 and r,
+        what=lambda: f"the uploader idle for a rewind: {running.ctl('rewind', 'uploader', '--to', str(first)).stderr}",
+    )
+    doc = json.loads(rewound.stdout)
+    assert doc["old_cursor"] >= acked
+    assert doc["new_cursor"] == first - 1
+    wait_for(
+        lambda: running.status()["handlers"]["uploader"]["acked_seq"] >= doc["old_cursor"],
+        timeout=120,
+        what="the uploader to catch up again",
+    )
+    # Each mapped model's predictions came again and the ledger answered "already uploaded".
+    wait_for(lambda: log.read_text().count("already_uploaded") >= seen + len(MODELS), what="the ledger's answers")
+    assert running.sandbox.uploads() == uploads
+    assert all(r["status"] == "uploaded" for r in running.rows().values())

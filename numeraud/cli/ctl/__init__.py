@@ -7,7 +7,8 @@ before or after the command):
   for the current round (and why not, and what comes next), handlers, last notifications;
 * ``watch``: status, redrawn; ``handlers``: the handler table; ``history``: rounds x models;
   ``events``: the log, filtered, ``--follow`` to tail it; ``scores``: the scores handler's table;
-* ``retry H``, ``skip H [SEQ]``, ``poll-now``, ``append KIND``: steering a running supervisor;
+* ``retry H``, ``skip H [SEQ]``, ``rewind H --to SEQ``, ``pause H``, ``resume H``, ``poll-now``,
+  ``append KIND``: steering a running supervisor;
 * ``install [--user]``: the systemd units; ``completion bash|zsh``: a completion script.
 
 It checks the supervisor's control API version first. When the supervisor is not running,
@@ -178,6 +179,10 @@ def _steer(args: argparse.Namespace, config: Config, live: Live, out: Output) ->
             return commands.retry(args, config, live, out)
         if args.command == "skip":
             return commands.skip(args, config, live, out)
+        if args.command == "rewind":
+            return commands.rewind(args, config, live, out)
+        if args.command in ("pause", "resume"):
+            return commands.pause(args, config, live, out)
         if args.command == "poll-now":
             return commands.poll_now(live, out)
         return commands.append(args, live, out)

@@ -1,5 +1,6 @@
 """The commands that look (status, watch, handlers, history, events, scores) and the ones that steer
-(retry, skip, poll-now, append). Each returns its exit code; :mod:`numeraud.cli.ctl` picks the source."""
+(retry, skip, rewind, pause, resume, poll-now, append). Each returns its exit code;
+:mod:`numeraud.cli.ctl` picks the source."""
 
 from __future__ import annotations
 
@@ -175,36 +176,53 @@ def retry(args: argparse.Namespace, config: Config, live: Live, out: Output) -> 
 
 
 def skip(args: argparse.Namespace, config: Config, live: Live, out: Output) -> int:
-    """Give up on the event a handler is blocked on; with SEQ, only if it is that one (checked first).
+    """Give up on the event a handler failed on; with SEQ, only if it is that one.
 
-    The check is client-side (the control API's ``skip`` takes no seq yet): status says which
-    event failed, then the supervisor skips the handler's failed event. A handler in backoff that
-    is retried automatically between the two calls, succeeds and fails on its next event would
-    have that next one skipped: a window of milliseconds, closed when ``skip`` takes the seq.
+    The supervisor checks the handler and the seq (``unknown_handler``, ``out_of_range``,
+    ``not_blocked``, ``wrong_event``) and skips in the same step, so no automatic retry can come
+    between the check and the skip.
     """
     if not _known_handler(config, args.handler):
         return EXIT_FAILED
-    doc = live.status()
-    h = (doc.get("handlers") or {}).get(args.handler)
-    if h is None:
-        error(f"numeraud has no handler named {args.handler!r} (restart it after changing the configuration)")
-        return EXIT_FAILED
-    head, failed = int(doc.get("head_seq") or 0), int(h["acked_seq"]) + 1
-    if args.seq is not None and not 1 <= args.seq <= head:
-        error(f"skip: seq {args.seq} is not in the log (it holds 1 to {head})")
-        return EXIT_FAILED
-    if h.get("state") not in ("blocked", "backoff"):
-        error(f"skip: {args.handler} has no failed event (it is {h.get('state')} at seq {h['acked_seq']})")
-        return EXIT_FAILED
-    if args.seq is not None and args.seq != failed:
-        error(f"skip: {args.handler} is blocked on seq {failed}, not {args.seq}; nothing skipped")
-        return EXIT_FAILED
-    result = live.client.call("skip", handler=args.handler)
+    seq = {} if args.seq is None else {"seq": args.seq}
+    result = live.client.call("skip", handler=args.handler, **seq)
     _steered(
         out,
-        f"skip: {args.handler} gave up on seq {failed}; now {result['state']} at seq {result['acked_seq']}",
+        f"skip: {args.handler} gave up on seq {result['skipped']}; now {result['state']} at seq {result['acked_seq']}",
         result,
     )
+    return EXIT_OK
+
+
+def rewind(args: argparse.Namespace, config: Config, live: Live, out: Output) -> int:
+    """Deliver a handler's events again from ``--to SEQ`` on (the supervisor checks the range)."""
+    if not _known_handler(config, args.handler):
+        return EXIT_FAILED
+    result = live.client.call("rewind", handler=args.handler, seq=args.seq)
+    _steered(
+        out,
+        f"rewind: {args.handler} moved from seq {result['old_cursor']} to {result['new_cursor']};"
+        f" it gets seq {args.seq} next ({result['state']})",
+        result,
+    )
+    return EXIT_OK
+
+
+def pause(args: argparse.Namespace, config: Config, live: Live, out: Output) -> int:
+    """Pause or resume a handler (``args.command``); doing it twice is no error."""
+    if not _known_handler(config, args.handler):
+        return EXIT_FAILED
+    result = live.client.call(args.command, handler=args.handler)
+    done = "paused" if args.command == "pause" else "resumed"
+    if not result["changed"]:
+        text = (
+            f"pause: {args.handler} was already paused" if result["paused"] else f"resume: {args.handler} is not paused"
+        )
+    elif args.command == "pause" and result.get("in_flight"):
+        text = f"{args.command}: {args.handler} {done}; event {result['in_flight']} in flight finishes first"
+    else:
+        text = f"{args.command}: {args.handler} {done} at seq {result['acked_seq']}"
+    _steered(out, text, result)
     return EXIT_OK
 
 

@@ -40,6 +40,9 @@ COMMANDS: Final = {
     "events": ("the newest events of the log, aligned; --follow tails it", "events --kind submission_failed"),
     "retry": ("deliver a handler's failed event again now", "retry model-a"),
     "skip": ("give up on a handler's failed event (with SEQ: only if it is that one)", "skip model-a 42"),
+    "rewind": ("deliver a handler's events again from seq SEQ on (uploads stay once)", "rewind uploader --to 40"),
+    "pause": ("stop delivering new events to a handler (kept across restarts)", "pause model-a"),
+    "resume": ("deliver events to a paused handler again", "resume model-a"),
     "poll-now": ("ask Numerai now instead of at the next poll", "poll-now"),
     "scores": ("each model's scores per round (from the scores handler)", "scores"),
     "append": ("append an event (operator replay, tests)", "append round_resolved --round 1234"),
@@ -118,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         help="the seq of the event it is blocked on (numeraudctl handlers): refused if it is another one",
     )
+    subs["rewind"].add_argument("handler")
+    subs["rewind"].add_argument(
+        "--to",
+        type=int,
+        required=True,
+        metavar="SEQ",
+        dest="seq",
+        help="the first event it gets again (at most its next one; not while an event is in flight)",
+    )
+    subs["pause"].add_argument("handler")
+    subs["resume"].add_argument("handler")
     append = subs["append"]
     append.add_argument("kind")
     append.add_argument("--round", type=int, default=None, dest="round_number")

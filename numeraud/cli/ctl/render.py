@@ -138,11 +138,7 @@ def handlers(doc: Mapping[str, Any], out: Output) -> None:
     table: list[list[Cell]] = []
     for name, h in sorted((doc.get("handlers") or {}).items()):
         state = str(h.get("state"))
-        flight = "-"
-        if h.get("in_flight"):
-            flight = f"{h['in_flight']} {h.get('in_flight_kind') or ''} (attempt {max(h.get('attempts', 0), 1)})"
-        elif h.get("blocked_seq"):
-            flight = f"{h['blocked_seq']} failed {h.get('attempts', 0)}x"
+        flight = _in_flight(h)
         error = first_line(h.get("last_error"), 50) or (
             "waiting on " + ",".join(h["waiting_on"]) if h.get("waiting_on") else "-"
         )
@@ -151,18 +147,36 @@ def handlers(doc: Mapping[str, Any], out: Output) -> None:
             [
                 name,
                 *([h.get("unit_state") or "-"] if units else []),
-                (state, STATE_STYLE.get(state, "")),
+                (f"{state}, paused", "yellow") if h.get("paused") else (state, STATE_STYLE.get(state, "")),
                 "yes" if h.get("connected") else "no",
                 str(h.get("pid") or "-"),
                 f"{rss / 1024:.0f}M" if rss else "-",
                 str(h.get("acked_seq")),
                 str(h.get("lag", "-")),
-                flight.replace("  ", " "),
+                flight,
                 str(h.get("restarts", "-") if h.get("restarts") is not None else "-"),
                 (error, "red") if state == "blocked" else error,
             ]
         )
     out.table(header, table)
+    paused = sorted(name for name, h in (doc.get("handlers") or {}).items() if h.get("paused"))
+    if paused:
+        out.line(
+            out.style(f"  paused by you: {', '.join(paused)}", "yellow")
+            + f" (numeraudctl resume {paused[0] if len(paused) == 1 else 'NAME'})"
+        )
+
+
+def _in_flight(h: Mapping[str, Any]) -> str:
+    """The IN FLIGHT cell: the event sent, its attempt and for how long; or the failed one and its retry."""
+    if h.get("in_flight"):
+        attempt = h.get("in_flight_attempt") or h.get("attempts", 0) + 1
+        elapsed = f", {duration(h['in_flight_s'])}" if h.get("in_flight_s") is not None else ""
+        return f"{h['in_flight']} {h.get('in_flight_kind') or ''} (attempt {attempt}{elapsed})".replace("  ", " ")
+    if h.get("blocked_seq"):
+        retry = f", retrying in {duration(h['retry_in_s'])}" if h.get("retry_in_s") is not None else ""
+        return f"{h['blocked_seq']} failed {h.get('attempts', 0)}x{retry}"
+    return "-"
 
 
 #: Minimum widths of the event columns, so that ``events --follow`` stays aligned batch after batch.

@@ -7,10 +7,10 @@ from types import ModuleType
 from typing import Any, Final
 
 from numeraud.control import ControlError, ControlTarget
-from numeraud.control.commands import append, events, poll_now, retry, skip, status, version
+from numeraud.control.commands import append, events, pause, poll_now, resume, retry, rewind, skip, status, version
 
 COMMANDS: Final[Mapping[str, ModuleType]] = {
-    m.NAME: m for m in (append, events, poll_now, retry, skip, status, version)
+    m.NAME: m for m in (append, events, pause, poll_now, resume, retry, rewind, skip, status, version)
 }
 
 
