@@ -106,6 +106,7 @@ def run_logged(
 ) -> Finished:
     """Run ``argv`` in a session of its own and wait for it, up to ``timeout`` seconds.
 
+    It is started through :func:`exec_main`, so it gets SIGTERM if this process dies while it runs.
     Each line it writes to stdout or stderr goes to ``log`` (``child_output``, with ``stream``),
     secret values of ``env`` and of this process's environment scrubbed; the last
     :data:`TAIL_LINES` of stderr come back in :class:`Finished`. On a timeout the whole process
@@ -114,8 +115,8 @@ def run_logged(
     started = time.monotonic()
     secrets = secret_values(env) | secret_values()
     process = subprocess.Popen(
-        list(argv),
-        env=dict(env),
+        [sys.executable, "-m", "numeraud_handlers.child", *argv],
+        env={**env, PARENT_ENV: str(os.getpid())},
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -256,3 +257,20 @@ def child_main(argv: list[str] | None, work: Callable[[dict[str, Any]], dict[str
         result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=5)}
     atomic_write(directory / "result.json", json.dumps({**job.get("keep", {}), **result}))
     return 1 if "error" in result else 0
+
+
+def exec_main(argv: list[str] | None = None) -> int:
+    """``python -m numeraud_handlers.child COMMAND...``: become ``COMMAND`` with SIGTERM asked for
+    when the handler dies (a death signal survives ``exec``), and the handler's pid variable gone."""
+    command = argv if argv is not None else sys.argv[1:]
+    die_with_parent()
+    os.environ.pop(PARENT_ENV, None)
+    try:
+        os.execvp(command[0], command)  # noqa: S606 - the user's own command, no shell on purpose
+    except OSError as exc:
+        print(f"numeraud: cannot run {command[0]!r}: {exc}", file=sys.stderr)
+    return 127
+
+
+if __name__ == "__main__":
+    raise SystemExit(exec_main())

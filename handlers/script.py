@@ -11,7 +11,8 @@ Configure it in ``[handlers.NAME]``::
 On each round's ``new_tournament_data`` it runs ``command`` (a list of arguments, or a string split
 as the shell would split it; no shell runs it: write ``["sh", "-c", "..."]`` for one) in ``cwd``,
 in a session of its own, and waits for it up to ``timeout`` seconds (default 1800), after which its
-whole process group is killed. Each line the script writes to stdout or stderr goes to the
+whole process group is killed; if the handler's process dies meanwhile, the script gets SIGTERM.
+Each line the script writes to stdout or stderr goes to the
 handler's log (``child_output``). A non-zero exit or a timeout fails the event with the exit code
 and the last lines of stderr, like any callback that raises: it is retried, and the uploader's
 deadline guard gives the model its fallback. After exit 0 the predictions file the script wrote is

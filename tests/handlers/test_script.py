@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from numeraud.common.processes import process_alive
+from numeraud.common.processes import process_alive, stop_process
 from numeraud.numerai.submission import validate_predictions
 from numeraud.sandbox import Sandbox
 from numeraud.testing import HandlerFailed, Result, make_handler, run_event
@@ -151,3 +152,26 @@ def test_a_command_that_is_not_there_fails_at_start(tmp_path: Path) -> None:
 def test_file_variables_are_named_after_the_files() -> None:
     assert file_variable("live_benchmark_models.parquet") == "NUMERAUD_LIVE_BENCHMARK_MODELS"
     assert file_variable("features.json") == "NUMERAUD_FEATURES"
+
+
+def test_a_script_gets_sigterm_when_its_handler_process_dies(tmp_path: Path) -> None:
+    pid_file = tmp_path / "script.pid"
+    handler = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from numeraud_handlers.child import run_logged; "
+            "run_logged(sys.argv[1:], env=dict(os.environ), timeout=600)",
+            "sh",
+            "-c",
+            f"echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file} && exec sleep 300",
+        ]
+    )
+    try:
+        script = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=30, what="the script"))
+        assert process_alive(script)
+        handler.kill()  # SIGKILL: the handler gets no chance to stop the script itself
+        handler.wait()
+        wait_for(lambda: not process_alive(script), timeout=10, what="the script to end with its handler")
+    finally:
+        stop_process(handler)
