@@ -3,8 +3,10 @@
 A job has a directory of its own holding ``job.json`` (what to do), ``pid`` and, once it is over,
 ``result.json`` (what the work returned, or ``{"error": ...}``). :class:`ChildJob` starts
 ``python -m MODULE DIRECTORY`` for it; that module's ``main`` is :func:`child_main` around the
-work. The child asks for SIGTERM when its handler dies (:func:`die_with_parent`) and, if the job
-says ``memory_mb``, caps its own address space (``RLIMIT_AS``) before it does anything else, so a
+work. The child inherits the handler's environment without its keys and secrets
+(:func:`without_secrets`: the user's code has no business with them), asks for SIGTERM when its
+handler dies (:func:`die_with_parent`) and, if the job says ``memory_mb``, caps its own address
+space (``RLIMIT_AS``) before it does anything else, so a
 job that wants more fails with ``MemoryError`` in the child, never in the handler.
 
 Two ways to use it: :meth:`ChildJob.start` (the background training: the handler goes on and reads
@@ -33,12 +35,28 @@ from typing import IO, Any, ClassVar
 
 from numeraud.common.files import atomic_write
 from numeraud.common.processes import PARENT_ENV, cmdline, die_with_parent
-from numeraud.common.secrets import scrub_text, secret_values
+from numeraud.common.secrets import SECRET_ENV_MARKERS, scrub_text, secret_values
 
 #: Lines of a child's stderr kept for the error text of a failed run.
 TAIL_LINES = 20
 #: Seconds a child gets after SIGTERM (on a timeout) before its process group is SIGKILLed.
 KILL_GRACE = 5.0
+
+
+#: Never passed to a child, whatever their names say (besides the secret-looking ones).
+WITHHELD = frozenset({"NUMERAI_PUBLIC_ID", "CREDENTIALS_DIRECTORY"})
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable is a key or secret a child never inherits: a name with
+    SECRET, PASSWORD, TOKEN, PRIVATE or NOTIFY_URLS in it, ``NUMERAI_PUBLIC_ID``, ``CREDENTIALS_DIRECTORY``."""
+    upper = name.upper()
+    return upper in WITHHELD or any(marker in upper for marker in SECRET_ENV_MARKERS)
+
+
+def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without its keys and secrets (:func:`is_secret_name`): what a child inherits."""
+    return {name: value for name, value in env.items() if not is_secret_name(name)}
 
 
 class Refused(Exception):
@@ -173,7 +191,7 @@ class ChildJob:
     def _prepare(self, job: Mapping[str, Any]) -> dict[str, str]:
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write(self.job_file, json.dumps(dict(job)))
-        return {**os.environ, PARENT_ENV: str(os.getpid())}
+        return {**without_secrets(os.environ), PARENT_ENV: str(os.getpid())}
 
     def start(self, job: Mapping[str, Any]) -> int:
         """Start the child for ``job`` in the background, unless it runs or has finished already;

@@ -30,6 +30,9 @@ does not know; default: whatever ``[data] version`` syncs), ``memory_mb``, ``tim
 ``"live_benchmark_models.parquet"`` to ``[data] live_files``; without the file the round is refused
 with a reason naming it.
 
+The predicting process gets the handler's environment without keys or secrets, as Numerai's runs
+without the user's keys.
+
 **Loading a pickle runs its code.** This handler loads only the file its configuration names (the
 user's own pickle, under the user's own account), never anything downloaded; nothing in the event
 or from Numerai can point it at another file.

@@ -58,16 +58,13 @@ from pathlib import Path
 from typing import Any
 
 from numeraud import EventHandler
-from numeraud.common.secrets import SECRET_ENV_MARKERS
 
-from .child import run_logged
+from .child import is_secret_name, run_logged
 from .data import DataError
 from .predictions import announce, validate_file
 
 DEFAULT_TIMEOUT = 1800.0
 DEFAULT_PREDICTIONS = "predictions/{model}_round_{round}.csv"
-#: Never inherited by a script, whatever their names say (besides the secret-looking ones).
-WITHHELD = frozenset({"NUMERAI_PUBLIC_ID", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET"})
 
 
 class ScriptError(RuntimeError):
@@ -76,7 +73,7 @@ class ScriptError(RuntimeError):
 
 def _withheld(name: str) -> bool:
     upper = name.upper()
-    return upper in WITHHELD or upper.startswith("NUMERAUD_") or any(m in upper for m in SECRET_ENV_MARKERS)
+    return is_secret_name(name) or upper.startswith("NUMERAUD_") or upper == "NOTIFY_SOCKET"
 
 
 def file_variable(name: str) -> str:

@@ -6,6 +6,7 @@ here, from a small scikit-learn model, with cloudpickle.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -179,3 +180,22 @@ def test_a_round_of_another_dataset_version_is_refused(sandbox: Sandbox, tmp_pat
 def test_a_missing_pickle_fails_at_start(tmp_path: Path) -> None:
     with pytest.raises(HandlerFailed, match=r"options.path: .*nothing.pkl is not a file"):
         make_handler(PickleHandler, options={"path": str(tmp_path / "nothing.pkl")}, state_dir=tmp_path)
+
+
+def test_the_pickle_runs_without_the_keys_of_the_handler(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NUMERAI_PUBLIC_ID", "public-id-of-the-user")
+    monkeypatch.setenv("NUMERAI_SECRET_KEY", "secret-key-of-the-user")
+    version_dir = data(sandbox, tmp_path)
+    seen = tmp_path / "environment.txt"
+
+    def predict(live_features: pd.DataFrame) -> pd.DataFrame:
+        seen.write_text("\n".join(os.environ))
+        return pd.DataFrame({"prediction": np.linspace(0, 1, len(live_features))}, index=live_features.index)
+
+    result = predict_round(tmp_path, dump(predict, tmp_path / "model.pkl"), version_dir)
+    result.raise_for_error()
+    names = set(seen.read_text().split("\n"))
+    assert "PATH" in names
+    assert not {"NUMERAI_PUBLIC_ID", "NUMERAI_SECRET_KEY"} & names
