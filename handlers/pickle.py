@@ -144,7 +144,7 @@ class PickleHandler(EventHandler):
             result = run.run(job, timeout=self.timeout, log=self.log, what="the pickle")
             validated = validate_file(output, live)
         except ChildFailed as exc:
-            raise PickleError(f"round {round_number}: the pickle was refused: {exc}") from exc
+            raise PickleError(f"round {round_number}: {exc}") from exc
         except (OSError, DataError, ValueError) as exc:
             raise PickleError(f"round {round_number}: the pickle's predictions were refused: {exc}") from exc
         self.log.info("predictions_written", rows=validated.rows, path=str(output), parameters=result["parameters"])
