@@ -52,6 +52,8 @@ setup(
         "matplotlib>=3.8.4",
         "packaging>=23.0",
         "tomlkit>=0.12",
+        # Model Upload pickles (numeraud_handlers.pickle): what Numerai's example notebooks pickle with
+        "cloudpickle>=3.0",
     ],
     extras_require={
         # LightGBM for the model handler (estimator = "lightgbm:LGBMRegressor")

@@ -42,6 +42,7 @@ from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import atomic_path
 
 from .data import DataError, load
+from .predictions import announce
 from .training import DEFAULT_ESTIMATOR, BackgroundTraining, ModelError, fit, import_estimator
 
 __all__ = ["RETRAIN", "ModelError", "ModelHandler", "import_estimator"]
@@ -193,12 +194,11 @@ class ModelHandler(EventHandler):
             predictions.rename_axis("id").to_csv(temp, header=True)
         self.log.info("predictions_written", rows=len(predictions), path=str(path))
         self.failpoints.hit("after_predictions_file")
-        self.emit(
-            "predictions_ready",
-            round=round_number,
+        announce(
+            self,
+            round_number=round_number,
             model=self.model_name,
-            path=str(path),
-            rows=len(predictions),
+            path=path,
             live_path=files["live.parquet"],
-            deadline=self.event.get("deadline") if self.event is not None else None,
+            rows=len(predictions),
         )

@@ -10,31 +10,25 @@ ends, and a crash there costs only the training. Each training has a directory o
 (``<state>/training/round_<N>``) holding ``job.json`` (what to train), ``pid`` and, once it is
 over, ``result.json`` (what :func:`fit` returned, or the error): the handler reads it when it next
 runs, so the switch to the new model happens between two events, never inside one. The trainer
-gets SIGTERM when its handler dies (a training lost that way is started again).
+gets SIGTERM when its handler dies (a training lost that way is started again). The process
+pattern is :mod:`numeraud_handlers.child`'s, which the Model Upload pickles use too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import json
-import os
-import subprocess
-import sys
 import time
-import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import joblib
 import pandas as pd
 
 from numeraud.common.failpoints import Failpoints
-from numeraud.common.files import atomic_path, atomic_write
-from numeraud.common.processes import PARENT_ENV, cmdline, die_with_parent
+from numeraud.common.files import atomic_path
 
+from .child import ChildJob, child_main
 from .data import feature_set, load
 from .metrics import per_era_corr, per_era_mmc, summarize
 
@@ -126,67 +120,19 @@ def _validate(model: Any, features: list[str], target: str, files: Mapping[str, 
     return scores
 
 
-@dataclass(frozen=True)
-class BackgroundTraining:
-    """One training in a process of its own (see the module docstring)."""
+class BackgroundTraining(ChildJob):
+    """One training in a process of its own (see the module docstring and :class:`ChildJob`)."""
 
-    directory: Path
-
-    @property
-    def result_file(self) -> Path:
-        """Where the trainer writes what :func:`fit` returned, or ``{"error": ...}``."""
-        return self.directory / "result.json"
-
-    def start(self, job: Mapping[str, Any]) -> int:
-        """Start the trainer for ``job`` (files, options, model_file, and what to keep with the
-        result), unless it runs or has finished already; returns its pid (0: it had finished)."""
-        if self.result_file.exists():
-            return 0
-        running = self.pid()
-        if running is not None:
-            return running
-        self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.directory / "job.json", json.dumps(dict(job)))
-        env = {**os.environ, PARENT_ENV: str(os.getpid())}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "numeraud_handlers.training", str(self.directory)], env=env, close_fds=True
-        )
-        atomic_write(self.directory / "pid", str(process.pid))
-        return process.pid
-
-    def pid(self) -> int | None:
-        """The trainer's pid while it runs (``None``: it is not running)."""
-        try:
-            pid = int((self.directory / "pid").read_text())
-        except (OSError, ValueError):
-            return None
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # a trainer this process started and that ended: reap it
-        line = cmdline(pid)
-        return pid if b"numeraud_handlers.training" in line and str(self.directory).encode() in line else None
-
-    def result(self) -> dict[str, Any] | None:
-        """What the trainer wrote when it ended (``None``: not over yet)."""
-        try:
-            loaded: dict[str, Any] = json.loads(self.result_file.read_text())
-        except FileNotFoundError:
-            return None
-        except ValueError as exc:
-            return {"error": f"unreadable result ({exc})"}
-        return loaded
+    MODULE: ClassVar[str] = "numeraud_handlers.training"
 
 
 def main(argv: list[str] | None = None) -> int:
     """The trainer process: ``python -m numeraud_handlers.training DIRECTORY``."""
-    directory = Path((argv if argv is not None else sys.argv[1:])[0])
-    die_with_parent()  # SIGTERM when the handler dies: its next run starts the training again
-    job = json.loads((directory / "job.json").read_text())
-    try:
-        result = fit(job["files"], job["options"], Path(job["model_file"]), failpoints=Failpoints())
-    except Exception as exc:  # reported to the handler through the result file
-        result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=5)}
-    atomic_write(directory / "result.json", json.dumps({**job.get("keep", {}), **result}))
-    return 1 if "error" in result else 0
+    return child_main(argv, _train)
+
+
+def _train(job: dict[str, Any]) -> dict[str, Any]:
+    return fit(job["files"], job["options"], Path(job["model_file"]), failpoints=Failpoints())
 
 
 if __name__ == "__main__":

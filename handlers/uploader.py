@@ -39,11 +39,12 @@ from numeraud.common.files import atomic_path
 from numeraud.numerai.client import NUMERAI_API_URL, NumeraiClient, NumeraiError, NumeraiRejected
 from numeraud.numerai.credentials import CredentialsError, load_keys
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
-from numeraud.numerai.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
+from numeraud.numerai.submission import SubmissionInvalid
 
 from .data import DataError, load
 from .fallback import PREFIX, is_fallback, parse_fallbacks
 from .ledger import Entry, Ledger
+from .predictions import validate_file
 
 
 def model_map(options: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -122,9 +123,7 @@ class UploaderHandler(EventHandler):
         deadline = self._deadline(event)
         path = Path(str(event["path"]))
         try:
-            frame = read_predictions_csv(path.read_bytes())
-            live_ids = load(Path(str(event["live_path"])), []).index
-            validate_predictions(live_ids, frame)
+            validate_file(path, Path(str(event["live_path"])))
         except (OSError, KeyError, DataError, SubmissionInvalid) as exc:
             reason = f"{path.name}: {exc}"
             for target in targets:
@@ -264,8 +263,7 @@ class UploaderHandler(EventHandler):
                 break
             try:
                 path = self._fallback_file(kind, near, target)
-                live_ids = load(Path(near.live_files["live.parquet"]), []).index
-                validate_predictions(live_ids, read_predictions_csv(path.read_bytes()))
+                validate_file(path, Path(near.live_files["live.parquet"]))
             except (OSError, KeyError, DataError, SubmissionInvalid, NumeraiError, DeadlinePassed, ValueError) as exc:
                 tried.append(f"{kind}: {exc}")
                 self.log.warning("fallback_refused", numerai_model=target, fallback=kind, reason=str(exc))
