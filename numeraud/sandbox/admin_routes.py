@@ -70,10 +70,10 @@ def _live(core: SandboxCore, body: dict[str, Any], now: datetime) -> dict[str, A
     delay = _number(body, "delay", float, optional=True)
     publish_in = _number(body, "publish_in", float, optional=True)
     number = _number(body, "round", int, optional=True)
-    if delay is None and publish_in is None:
-        raise AdminError("live: give delay (seconds, for rounds opened later) and/or publish_in (seconds)")
     if number is not None and publish_in is None:
         raise AdminError("round: names the round whose live data publish_in moves; give publish_in too")
+    if delay is None and publish_in is None:
+        raise AdminError("live: give delay (seconds, for rounds opened later) and/or publish_in (seconds)")
     if delay is not None:
         core.set_live_delay(float(delay))
     answer: dict[str, Any] = {"delay": core.rounds.live_delay}
