@@ -34,6 +34,7 @@ from numeraud.common.logs import get_logger
 from numeraud.numerai.client import NumeraiClient, NumeraiError, NumeraiRejected, NumeraiUnavailable
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
 from numeraud.supervisor.datasync import DatasetSync, DiskFull, KnownFile, SyncedFile, intact
+from numeraud.supervisor.live_wait import LiveDataLate, LiveDataWait
 from numeraud.supervisor.round_events import (
     STATE_PREVIOUS_OPEN,
     STATE_PROCESSED,
@@ -44,7 +45,6 @@ from numeraud.supervisor.round_events import (
     STATE_VERSION,
     Publication,
     RoundDeadlines,
-    live_name,
     parse_round,
     round_payload,
 )
@@ -61,7 +61,7 @@ class FollowerStopped(Exception):
     """The follower was stopped in the middle of a poll; the poll's work is left undone, not failed."""
 
 
-class TournamentFollower(RoundDeadlines):
+class TournamentFollower(RoundDeadlines, LiveDataWait):
     """Follows the tournament for the supervisor (see the module docstring)."""
 
     def __init__(
@@ -179,10 +179,10 @@ class TournamentFollower(RoundDeadlines):
             files: list[tuple[str, SyncedFile]] = []
             new_training = self._sync_training(version, info, deadline, files)
             for name in self.settings.live_files:
-                files.append(
-                    self._fetch(f"{version}/{name}", f"{version}/{live_name(name, info.number)}", info, deadline)
-                )
-        except DeadlinePassed as exc:
+                files.append(self._fetch_live(version, name, info, deadline))
+        except (DeadlinePassed, LiveDataLate) as exc:
+            if isinstance(exc, LiveDataLate):
+                stage = f"Numerai had not published round {info.number}'s live data by the deadline"
             reason = f"{stage} ({exc})"
             log.error("round_data_unavailable", error=reason)
             self._commit(
@@ -274,11 +274,14 @@ class TournamentFollower(RoundDeadlines):
                 return True
         return False
 
-    def _fetch(self, remote: str, local: str, info: RoundInfo, deadline: float) -> tuple[str, SyncedFile]:
+    def _fetch(
+        self, remote: str, local: str, info: RoundInfo, deadline: float, *, stale: KnownFile | None = None
+    ) -> tuple[str, SyncedFile]:
         self.activity = f"downloading {remote}"
         round_number = info.number if local != remote else None
         synced = self._retry(
-            lambda: self.sync.fetch(remote, local, round_number=round_number, known=self.known.get(local)), deadline
+            lambda: self.sync.fetch(remote, local, round_number=round_number, known=self.known.get(local), stale=stale),
+            deadline,
         )
         self.log.info(
             "file_synced", round=info.number, file=local, size=synced.size, changed=synced.changed, sha256=synced.sha256

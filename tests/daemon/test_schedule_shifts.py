@@ -1,0 +1,109 @@
+"""Numerai moving its times, end to end: the real supervisor (``numeraud run``) against the sandbox.
+
+Each shift is made on the sandbox while numeraud runs, and the event's commit time in the
+supervisor's log (``events.created``) is compared with the moment it became due.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from numeraud.sandbox import Sandbox, SandboxOptions
+from tests.daemon.installation import Installation
+from tests.helpers import wait_for
+
+FAST = 0.5
+#: What a detection may take beyond the poll interval: the poll itself, the sync of tiny files, the commit.
+SLACK = 1.0
+EVERY, WINDOW = 16.0, 12.0
+POLL = f"idle_interval = 3\nfast_interval = {FAST}\nfast_before = 3\nfast_after = 10"
+
+pytestmark = pytest.mark.slow
+
+
+def logged(installation: Installation) -> dict[tuple[str, int], tuple[datetime, dict[str, Any]]]:
+    """(kind, round) → (commit time, payload) of every event in the supervisor's log so far."""
+    path = installation.root / "state" / "numeraud.db"
+    if not path.exists():
+        return {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+        rows = db.execute("SELECT kind, round, created, payload FROM events").fetchall()
+    return {
+        (kind, number): (datetime.fromisoformat(created), json.loads(payload))
+        for kind, number, created, payload in rows
+    }
+
+
+def committed(installation: Installation, kind: str, number: int, timeout: float = 60.0) -> datetime:
+    """When ``kind`` of round ``number`` was committed (waits for it)."""
+    found = wait_for(
+        lambda: logged(installation).get((kind, number)), timeout=timeout, what=f"{kind} of round {number}"
+    )
+    return found[0]
+
+
+@pytest.fixture
+def interval_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    options = SandboxOptions(data_dir=tmp_path / "sandbox", schedule="interval", round_every=EVERY, window=WINDOW)
+    with Sandbox(options) as running:
+        yield running
+
+
+@pytest.fixture
+def running(interval_sandbox: Sandbox, tmp_path: Path) -> Iterator[Installation]:
+    (tmp_path / "nd").mkdir()
+    installation = Installation(tmp_path / "nd", interval_sandbox)
+    installation.write_config(poll=POLL)
+    installation.start()
+    yield installation
+    installation.stop()
+
+
+def opened(sandbox: Sandbox, number: int) -> datetime:
+    return wait_for(
+        lambda: sandbox.core.find_round(number).open_time if sandbox.core.current_round().number >= number else None
+    )
+
+
+def test_opens_earlier_and_later_than_expected_and_a_moved_close_are_each_seen_within_fast_interval(
+    interval_sandbox: Sandbox, running: Installation
+) -> None:
+    sandbox = interval_sandbox
+    first = sandbox.core.current_round().number
+    committed(running, "cleanup", first + 1)  # two rounds seen: the follower expects the cadence
+    open_2 = sandbox.core.find_round(first + 1).open_time
+    expected_3 = open_2 + timedelta(seconds=EVERY)
+
+    # An open 2.5 s earlier than the cadence says.
+    early = expected_3 - timedelta(seconds=2.5)
+    sandbox.shift_schedule(next_open_in=(early - datetime.now(UTC)).total_seconds())
+    open_3 = opened(sandbox, first + 2)
+    assert open_3 < expected_3 - timedelta(seconds=2)
+    seen_3 = committed(running, "round_begin", first + 2)
+    assert (seen_3 - open_3).total_seconds() < FAST + SLACK, f"an early open was seen {seen_3 - open_3} late"
+
+    # An open 5 s later than expected (the cadence now says open_3 + (open_3 - open_2)).
+    expected_4 = open_3 + (open_3 - open_2)
+    late = expected_4 + timedelta(seconds=5)
+    sandbox.shift_schedule(next_open_in=(late - datetime.now(UTC)).total_seconds())
+    open_4 = opened(sandbox, first + 3)
+    assert open_4 > expected_4 + timedelta(seconds=4)
+    seen_4 = committed(running, "round_begin", first + 3)
+    assert (seen_4 - open_4).total_seconds() < FAST + SLACK, f"a late open was seen {seen_4 - open_4} late"
+
+    # Round 4's close moves 3 s later while it is open: round_closed waits for the new one.
+    moved = sandbox.shift_schedule(window=WINDOW + 3)
+    new_close = datetime.fromisoformat(moved["close_staking_time"])
+    assert moved["round"] == first + 3
+    closed_4 = committed(running, "round_closed", first + 3)
+    assert closed_4 >= new_close, "round_closed came at the old deadline"
+    assert (closed_4 - new_close).total_seconds() < FAST + SLACK
+    assert logged(running)[("round_closed", first + 3)][1]["deadline"] == new_close.isoformat()
+    assert not [e for e in logged(running) if e[0] == "round_missed"]
