@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,11 @@ def logged(installation: Installation) -> dict[tuple[str, int], tuple[datetime, 
     path = installation.root / "state" / "numeraud.db"
     if not path.exists():
         return {}
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-        rows = db.execute("SELECT kind, round, created, payload FROM events").fetchall()
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            rows = db.execute("SELECT kind, round, created, payload FROM events").fetchall()
+    except sqlite3.OperationalError:  # the supervisor is still creating it
+        return {}
     return {
         (kind, number): (datetime.fromisoformat(created), json.loads(payload))
         for kind, number, created, payload in rows
@@ -107,3 +111,37 @@ def test_opens_earlier_and_later_than_expected_and_a_moved_close_are_each_seen_w
     assert (closed_4 - new_close).total_seconds() < FAST + SLACK
     assert logged(running)[("round_closed", first + 3)][1]["deadline"] == new_close.isoformat()
     assert not [e for e in logged(running) if e[0] == "round_missed"]
+
+
+def test_live_data_published_after_the_open_is_synced_within_fast_interval_and_not_the_previous_rounds(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    (tmp_path / "nd").mkdir()
+    installation = Installation(tmp_path / "nd", sandbox)
+    installation.write_config(poll=POLL)
+    installation.start()
+    try:
+        committed(installation, "cleanup", 1)
+        sandbox.set_live_delay(3.0)
+        number = sandbox.open_round(window=60)
+        live_at = sandbox.core.find_round(number).live_at
+        assert live_at is not None
+        seen = committed(installation, "new_tournament_data", number)
+        assert seen >= live_at, "the round was published before its live data was"
+        assert (seen - live_at).total_seconds() < FAST + SLACK, f"late live data was seen {seen - live_at} late"
+        payload = logged(installation)[("new_tournament_data", number)][1]
+        synced = Path(payload["live_files"]["live.parquet"]).read_bytes()
+        assert synced == (sandbox.core.options.data_dir / f"v5.2/live_{number}.parquet").read_bytes()
+        assert synced != (sandbox.core.options.data_dir / f"v5.2/live_{number - 1}.parquet").read_bytes()
+        round_begin = logged(installation)[("round_begin", number)][0]
+        assert round_begin >= live_at  # the round's events wait for its data, in numerauto's order
+
+        # Live data that never comes before the deadline: the round is missed, saying so.
+        sandbox.set_live_delay(3600.0)
+        never = sandbox.open_round(window=3)
+        committed(installation, "round_missed", never)
+        reason = logged(installation)[("round_missed", never)][1]["reason"]
+        assert f"Numerai had not published round {never}'s live data by the deadline" in reason
+        assert ("new_tournament_data", never) not in logged(installation)
+    finally:
+        installation.stop()
