@@ -201,4 +201,5 @@ class ModelHandler(EventHandler):
             rows=len(predictions),
             live_path=files["live.parquet"],
             deadline=self.event.get("deadline") if self.event is not None else None,
+            clock_offset=self.event.get("clock_offset") if self.event is not None else None,
         )

@@ -9,8 +9,11 @@ Per round, in numerauto's order, and only once the files are complete and verifi
 ``round_begin``, ``new_training_data`` (first run, a new dataset version, or, if configured, a
 validation update), ``new_tournament_data``, ``cleanup``; then ``round_deadline_near`` at the
 round's guard time (``[poll] guard_margin`` before the deadline, at most a sixth of the window)
-and ``round_closed`` once its submission deadline has passed. Their payloads carry the round's
-times and deadline, the dataset ``version``, ``data_dir``, the verified ``training_files`` and ``live_files``, and
+and ``round_closed`` once its submission deadline has passed. Every time is Numerai's: the local
+clock corrected by the offset of Numerai's ``Date`` headers (:mod:`~numeraud.supervisor.numerai_time`).
+Their payloads carry the round's times and deadline (Numerai's), ``clock_offset`` (Numerai's clock
+minus ours, for the handlers' own deadline arithmetic), the dataset ``version``, ``data_dir``,
+the verified ``training_files`` and ``live_files``, and
 ``tournament_state``: numerauto's ``last_round_processed`` and ``last_round_trained`` as its
 handlers saw them in that callback (what ``self.numerauto.persistent_state`` returns).
 
@@ -35,6 +38,7 @@ from numeraud.numerai.client import NumeraiClient, NumeraiError, NumeraiRejected
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
 from numeraud.supervisor.datasync import DatasetSync, DiskFull, KnownFile, SyncedFile, intact
 from numeraud.supervisor.live_wait import LiveDataLate, LiveDataWait
+from numeraud.supervisor.numerai_time import NumeraiTime
 from numeraud.supervisor.round_events import (
     STATE_PREVIOUS_OPEN,
     STATE_PROCESSED,
@@ -61,7 +65,7 @@ class FollowerStopped(Exception):
     """The follower was stopped in the middle of a poll; the poll's work is left undone, not failed."""
 
 
-class TournamentFollower(RoundDeadlines, LiveDataWait):
+class TournamentFollower(RoundDeadlines, LiveDataWait, NumeraiTime):
     """Follows the tournament for the supervisor (see the module docstring)."""
 
     def __init__(
@@ -86,7 +90,8 @@ class TournamentFollower(RoundDeadlines, LiveDataWait):
         self.publish = publish
         self.state = dict(state)
         self.known = dict(known_files)
-        self.now = now
+        #: The local clock; :meth:`now` is Numerai's (this plus the measured offset).
+        self.local_now = now
         self.backoff = backoff
         self.log = get_logger("poller")
         self.wake = threading.Event()
@@ -131,6 +136,7 @@ class TournamentFollower(RoundDeadlines, LiveDataWait):
         self.failures = 0
         self.last_error = None
         self.failpoints.hit("mid_poll")
+        self.report_clock()
         now = self.now()
         previous_look, self.last_look = self.last_look, now
         if current is not None:
@@ -204,6 +210,7 @@ class TournamentFollower(RoundDeadlines, LiveDataWait):
         self, info: RoundInfo, version: str, new_training: bool, files: list[tuple[str, SyncedFile]]
     ) -> Publication:
         payload = round_payload(info) | {
+            "clock_offset": round(self.clock_offset(), 3),
             "version": version,
             "data_dir": str(self.sync.data_dir),
             "files": {name: str(synced.path) for name, synced in files},
@@ -330,6 +337,7 @@ class TournamentFollower(RoundDeadlines, LiveDataWait):
             "dataset_version": self.state.get(STATE_VERSION),
             "last_error": self.last_error,
             "consecutive_failures": self.failures,
+            **self.clock_status(),
         }
 
 
