@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from numeraud.numerai.client import NumeraiClient
 from numeraud.numerai.clock import ClockOffset, OffsetMeasurement, measure, seconds_left
 from numeraud.sandbox import Sandbox, SandboxOptions
 from numeraud.supervisor.poller import ROUND_QUERY
+from tests.daemon.installation import Installation
 from tests.daemon.test_poller import Recorder, make_follower
 from tests.helpers import wait_for
 
@@ -82,3 +84,18 @@ def test_the_deadline_guard_fires_on_numerais_time_not_the_local_clock(skewed: S
     status = follower.status()
     assert "ahead of" not in str(status["clock_warning"])
     assert "behind Numerai's" in str(status["clock_warning"])
+
+
+def test_a_large_offset_is_logged_and_shown_in_numeraudctl_status(skewed: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "nd").mkdir()
+    installation = Installation(tmp_path / "nd", skewed)
+    installation.start()
+    try:
+        installation.wait_event("cleanup", 1)
+        status = installation.ctl("status")
+        assert re.search(r"clock: this clock is \d+\.\d s behind Numerai's \(more than 5 s\)", status.stdout), (
+            status.stdout + status.stderr
+        )
+        wait_for(lambda: "clock_offset_large" in installation.log_text())
+    finally:
+        installation.stop()
