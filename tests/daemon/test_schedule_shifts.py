@@ -76,7 +76,7 @@ def opened(sandbox: Sandbox, number: int) -> datetime:
     )
 
 
-def test_opens_earlier_and_later_than_expected_and_a_moved_close_are_each_seen_within_fast_interval(
+def test_opens_earlier_and_later_than_expected_and_moved_closes_are_each_seen_within_fast_interval(
     interval_sandbox: Sandbox, running: Installation
 ) -> None:
     sandbox = interval_sandbox
@@ -110,6 +110,21 @@ def test_opens_earlier_and_later_than_expected_and_a_moved_close_are_each_seen_w
     assert closed_4 >= new_close, "round_closed came at the old deadline"
     assert (closed_4 - new_close).total_seconds() < FAST + SLACK
     assert logged(running)[("round_closed", first + 3)][1]["deadline"] == new_close.isoformat()
+
+    # Round 5's close moves earlier while it is open (inside the fast stretch after its expected
+    # open, as Numerai's 1-hour windows are inside the default fast_after of 2 hours).
+    committed(running, "round_begin", first + 4)
+    moved = sandbox.shift_schedule(window=5)
+    early_close = datetime.fromisoformat(moved["close_staking_time"])
+    assert moved["round"] == first + 4
+    assert early_close > datetime.now(UTC), "the test's shortened close is already past"
+    closed_5 = committed(running, "round_closed", first + 4)
+    assert early_close <= closed_5, "round_closed came before the deadline"
+    assert (closed_5 - early_close).total_seconds() < FAST + SLACK, (
+        f"a close moved earlier was seen {closed_5 - early_close} late"
+    )
+    near_5 = committed(running, "round_deadline_near", first + 4)
+    assert near_5 < early_close  # the guard followed the new deadline too
     assert not [e for e in logged(running) if e[0] == "round_missed"]
 
 
