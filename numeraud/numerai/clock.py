@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Final
 
+#: The ``Date`` header has whole seconds: an offset within this is not measured, and not corrected.
+RESOLUTION: Final = 1.0
 #: Seconds our clock may differ from Numerai's before it is reported (a warning, the doctor's
 #: failed check, ``numeraudctl status``). Deadlines are corrected by the offset either way.
 LARGE_OFFSET: Final = 5.0
@@ -58,6 +60,13 @@ class ClockOffset:
     def offset(self) -> float | None:
         """Numerai's clock minus ours, in seconds; ``None`` before any answer had a ``Date``."""
         return statistics.median(self._recent) if self._recent else None
+
+    @property
+    def correction(self) -> float:
+        """What to add to our clock to get Numerai's: the offset, or 0 while it is within the
+        header's :data:`RESOLUTION` (a second's rounding is not a measured offset)."""
+        offset = self.offset
+        return offset if offset is not None and abs(offset) > RESOLUTION else 0.0
 
 
 def describe(offset: float) -> str:

@@ -27,8 +27,9 @@ class NumeraiTime:
     _clock_reported = False
 
     def clock_offset(self) -> float:
-        """Numerai's clock minus ours, in seconds (0 until an answer had a ``Date`` header)."""
-        return self.client.clock.offset or 0.0
+        """Numerai's clock minus ours, in seconds (0 until an answer had a ``Date`` header, and
+        while it is within the header's one-second resolution)."""
+        return self.client.clock.correction
 
     def now(self) -> datetime:
         """The time on Numerai's clock."""

@@ -99,3 +99,13 @@ def test_a_large_offset_is_logged_and_shown_in_numeraudctl_status(skewed: Sandbo
         wait_for(lambda: "clock_offset_large" in installation.log_text())
     finally:
         installation.stop()
+
+
+def test_an_offset_within_the_headers_resolution_is_not_corrected() -> None:
+    clock = ClockOffset()
+    clock.observe(OffsetMeasurement(0.4, 0.5))
+    assert clock.offset == 0.4
+    assert clock.correction == 0.0
+    clock.observe(OffsetMeasurement(30.0, 0.5))
+    clock.observe(OffsetMeasurement(30.2, 0.5))
+    assert clock.correction == 30.0
