@@ -76,7 +76,7 @@ def _live(core: SandboxCore, body: dict[str, Any], now: datetime) -> dict[str, A
         raise AdminError("live: give delay (seconds, for rounds opened later) and/or publish_in (seconds)")
     if delay is not None:
         core.set_live_delay(float(delay))
-    answer: dict[str, Any] = {"delay": core.rounds.live_delay}
+    answer: dict[str, Any] = {"delay": core.live_delay}
     if publish_in is not None:
         target = core.publish_live(now, float(publish_in), int(number) if number is not None else None)
         answer |= {"round": target.number, "live_at": iso(target.live_at)}

@@ -5,7 +5,8 @@ and answers every operation of the GraphQL API and of the admin API through them
 (:mod:`numeraud.sandbox.server`) only translates requests. Time is always passed in (``now``),
 so the logic is tested without waiting for a real clock.
 
-* :mod:`~numeraud.sandbox.rounds`: opening, closing, fast-forward, the tick (``RoundBook``);
+* :mod:`~numeraud.sandbox.rounds`: opening, closing, fast-forward, the tick (``RoundBook``), with
+  :mod:`~numeraud.sandbox.schedule_shifts` (Numerai moving its times) and live data published late;
 * :mod:`~numeraud.sandbox.accounts`: API keys, models, webhooks (``Accounts``);
 * :mod:`~numeraud.sandbox.catalogue`: dataset names, files, releases (``DatasetCatalogue``);
 * :mod:`~numeraud.sandbox.submissions`: uploads and their validation (``Submissions``);
@@ -129,6 +130,11 @@ class SandboxCore:
     def set_live_delay(self, seconds: float) -> None:
         """Rounds opened from now on have their live files published ``seconds`` after their open."""
         self.rounds.set_live_delay(seconds)
+
+    @property
+    def live_delay(self) -> float:
+        """Seconds after its open before a round opened from now on has its live files published."""
+        return self.rounds.live_delay
 
     def advance(self, seconds: float, now: datetime) -> list[Round]:
         """Fast-forward the schedule; every round that opened meanwhile (see :meth:`RoundBook.advance`)."""
