@@ -27,7 +27,8 @@ def validate_file(path: Path, live_path: Path) -> ValidatedSubmission:
 
 
 def announce(handler: EventHandler, *, round_number: int, model: str, path: Path, live_path: str, rows: int) -> None:
-    """Emit ``predictions_ready`` for ``path`` (with the current event's deadline) and log it."""
+    """Emit ``predictions_ready`` for ``path`` (with the current event's deadline and Numerai's
+    clock offset, which the uploader's deadline needs) and log it."""
     event = handler.event
     handler.emit(
         "predictions_ready",
@@ -37,4 +38,5 @@ def announce(handler: EventHandler, *, round_number: int, model: str, path: Path
         rows=rows,
         live_path=live_path,
         deadline=event.get("deadline") if event is not None else None,
+        clock_offset=event.get("clock_offset") if event is not None else None,
     )

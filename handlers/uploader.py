@@ -29,7 +29,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from numeraud import EventHandler, HandlerEvent
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import atomic_path
 from numeraud.numerai.client import NUMERAI_API_URL, NumeraiClient, NumeraiError, NumeraiRejected
+from numeraud.numerai.clock import seconds_left
 from numeraud.numerai.credentials import CredentialsError, load_keys
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
 from numeraud.numerai.submission import SubmissionInvalid
@@ -93,11 +93,13 @@ class UploaderHandler(EventHandler):
             self.ledger.close()
 
     def _deadline(self, event: HandlerEvent) -> float | None:
+        """The event's deadline (Numerai's time) on the monotonic clock, corrected by the clock
+        offset the supervisor measured (``clock_offset``: Numerai's clock minus ours)."""
         text = event.get("deadline")
         if not isinstance(text, str):
             return None
-        remaining = (datetime.fromisoformat(text) - datetime.now(UTC)).total_seconds()
-        return time.monotonic() + remaining
+        offset = event.get("clock_offset")
+        return time.monotonic() + seconds_left(text, float(offset) if isinstance(offset, int | float) else 0.0)
 
     def _model_id(self, name: str, deadline: float | None) -> str:
         if name not in self._ids:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ import numerapi.base_api
 import requests
 
 from numeraud.common.failpoints import Failpoints
+from numeraud.numerai.clock import ClockOffset, measure
 
 NUMERAI_API_URL = "https://api-tournament.numer.ai"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -116,7 +118,14 @@ class NumeraiClient(numerapi.NumerAPI):
         self.timeout = timeout
         self.failpoints = Failpoints()
         self.session = requests.Session()
+        #: Numerai's clock against ours, from the ``Date`` header of every answer this client gets.
+        self.clock = ClockOffset()
+        self.session.hooks["response"].append(self._heard)
         _bypass_proxy_for_loopback(self.api_url)
+
+    def _heard(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """The session's response hook: one more clock reading from the answer's ``Date`` header."""
+        self.clock.observe(measure(response.headers.get("Date"), time.time(), response.elapsed.total_seconds()))
 
     @property
     def has_keys(self) -> bool:

@@ -12,6 +12,8 @@ from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.errors import AdminError, ApiError
 from numeraud.sandbox.faults import FaultError, FaultRule
 from numeraud.sandbox.http_plumbing import RequestPlumbing
+from numeraud.sandbox.records import iso
+from numeraud.sandbox.schedule_shifts import parse_shift
 
 MAX_ADMIN_BODY = 64 * 1024
 
@@ -59,6 +61,28 @@ def _number(body: dict[str, Any], key: str, kind: type, *, optional: bool = Fals
     return result
 
 
+def _live(core: SandboxCore, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """``POST /admin/live``: ``{"delay": S}`` for rounds opened later, and/or ``{"publish_in": S,
+    "round": N}`` for one round (default the latest; ``publish_in`` 0 publishes now)."""
+    unknown = sorted(set(body) - {"delay", "publish_in", "round"})
+    if unknown:
+        raise AdminError(f"{unknown[0]}: not a live-data field (use delay, publish_in, round)")
+    delay = _number(body, "delay", float, optional=True)
+    publish_in = _number(body, "publish_in", float, optional=True)
+    number = _number(body, "round", int, optional=True)
+    if number is not None and publish_in is None:
+        raise AdminError("round: names the round whose live data publish_in moves; give publish_in too")
+    if delay is None and publish_in is None:
+        raise AdminError("live: give delay (seconds, for rounds opened later) and/or publish_in (seconds)")
+    if delay is not None:
+        core.set_live_delay(float(delay))
+    answer: dict[str, Any] = {"delay": core.live_delay}
+    if publish_in is not None:
+        target = core.publish_live(now, float(publish_in), int(number) if number is not None else None)
+        answer |= {"round": target.number, "live_at": iso(target.live_at)}
+    return answer
+
+
 def dispatch(
     core: SandboxCore, method: str, path: str, *, query: dict[str, list[str]], body: dict[str, Any], now: datetime
 ) -> Any:
@@ -79,6 +103,10 @@ def dispatch(
             "opened": [r.number for r in crossed],
             "offset_seconds": core.clock.offset.total_seconds(),
         }
+    if route == ("POST", "/admin/schedule"):
+        return core.shift_schedule(parse_shift(body), now)
+    if route == ("POST", "/admin/live"):
+        return _live(core, body, now)
     if route == ("POST", "/admin/dataset/release"):
         version = body.get("version")
         if not isinstance(version, str):

@@ -18,6 +18,7 @@ from numeraud.common.logs import get_logger
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.faults import FaultRule
 from numeraud.sandbox.options import SandboxOptions
+from numeraud.sandbox.schedule_shifts import parse_shift
 from numeraud.sandbox.server import SandboxHTTPServer
 
 #: How often the schedule is evaluated (seconds). Rounds open within this of their time.
@@ -101,6 +102,19 @@ class Sandbox:
         """Fast-forward the schedule; returns the rounds that opened."""
         return [r.number for r in self.core.advance(seconds, datetime.now(UTC))]
 
+    def shift_schedule(self, **fields: float | int) -> dict[str, Any]:
+        """Move the next open and/or a round's close, as ``POST /admin/schedule`` does (same fields:
+        ``shift`` or ``next_open_in``, ``window`` or ``close_in``, ``round``); returns its answer."""
+        return self.core.shift_schedule(parse_shift(dict(fields)), datetime.now(UTC))
+
+    def publish_live(self, in_seconds: float = 0.0, round_number: int | None = None) -> int:
+        """Publish a round's (default: the latest) live files ``in_seconds`` from now; returns its number."""
+        return self.core.publish_live(datetime.now(UTC), in_seconds, round_number).number
+
+    def set_live_delay(self, seconds: float) -> None:
+        """Rounds opened from now on have their live files published ``seconds`` after their open."""
+        self.core.set_live_delay(seconds)
+
     def release_dataset(self, version: str) -> list[str]:
         """Publish a new dataset version; returns its files."""
         return self.core.release_dataset(version, datetime.now(UTC))
@@ -118,7 +132,8 @@ class Sandbox:
         self.core.faults.clear()
 
     def uploads(self) -> list[dict[str, Any]]:
-        """Every ``create_submission`` seen, accepted or rejected and why."""
+        """Every ``create_submission`` seen, accepted or rejected and why, with its ``submitted_at``
+        and ``late`` (made after the round's close: Numerai scores it but it counts for no stake)."""
         return self.core.uploads_json()
 
     def requests(self) -> list[dict[str, Any]]:

@@ -66,34 +66,56 @@ class DatasetCatalogue:
             names += [f"{version}/{stem}.parquet" for stem in PER_ROUND_FILES]
         return names
 
-    def resolve_dataset(self, filename: str, round_number: int | None) -> str:
-        """Map a requested dataset name to the file served (``live.parquet`` → that round's file)."""
+    def resolve_dataset(self, filename: str, round_number: int | None, now: datetime) -> str:
+        """Map a requested dataset name to the file served (``live.parquet`` → that round's file).
+
+        A round's live files are served once published (:attr:`Round.live_at`). Before that, as
+        S3 keeps the last upload under a name until a new one replaces it, the plain name without
+        a round (``live.parquet``) still gives the previous round's file, and the round's own
+        (``round`` given, or ``live_<N>.parquet``) is "Dataset not found".
+        """
         version, _, name = filename.partition("/")
         with self.lock:
             known = version in self.state.versions
-            opened = {r.number for r in self.state.rounds}
+            rounds = list(self.state.rounds)
         if not known or not name:
             raise ApiError(f"Dataset not found: {filename}")
         if name in STATIC_FILES:
             return filename
-        number = round_number if round_number is not None else self.current_round().number
+        by_number = {r.number: r for r in rounds}
         for stem in PER_ROUND_FILES:
             match = re.fullmatch(rf"{stem}(?:_(\d+))?\.parquet", name)
-            if match:
-                wanted = int(match.group(1)) if match.group(1) else number
-                if wanted not in opened:
-                    raise ApiError(f"Dataset not found: {filename} (round {wanted} has not opened)")
-                return f"{version}/{stem}_{wanted}.parquet"
+            if not match:
+                continue
+            explicit = match.group(1) is not None or round_number is not None
+            if match.group(1):
+                wanted = int(match.group(1))
+            elif round_number is not None:
+                wanted = round_number
+            else:
+                published = [r.number for r in rounds if r.live_published(now)]
+                wanted = published[-1] if published else rounds[-1].number
+            if wanted not in by_number:
+                raise ApiError(f"Dataset not found: {filename} (round {wanted} has not opened)")
+            if explicit and not by_number[wanted].live_published(now):
+                raise ApiError(f"Dataset not found: {filename} (round {wanted}'s live data is not published yet)")
+            return f"{version}/{stem}_{wanted}.parquet"
         raise ApiError(f"Dataset not found: {filename}")
 
-    def public_file(self, relative: str) -> Path | None:
-        """The on-disk path of a public file, or None if it is not one (no traversal, no hidden)."""
+    def public_file(self, relative: str, now: datetime) -> Path | None:
+        """The on-disk path of a public file, or None if it is not one (no traversal, no hidden,
+        no live file of a round before it is published)."""
         version, _, name = relative.partition("/")
         if not is_version(version, parts=2) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
             return None
         with self.lock:
             if version not in self.state.versions:
                 return None
+            per_round = re.fullmatch(rf"(?:{'|'.join(PER_ROUND_FILES)})_(\d+)\.parquet", name)
+            if per_round is not None:
+                number = int(per_round.group(1))
+                if any(r.number == number and not r.live_published(now) for r in self.state.rounds):
+                    return None
         path = self.data_dir / version / name
         return path if path.is_file() else None
 

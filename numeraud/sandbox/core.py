@@ -5,7 +5,8 @@ and answers every operation of the GraphQL API and of the admin API through them
 (:mod:`numeraud.sandbox.server`) only translates requests. Time is always passed in (``now``),
 so the logic is tested without waiting for a real clock.
 
-* :mod:`~numeraud.sandbox.rounds`: opening, closing, fast-forward, the tick (``RoundBook``);
+* :mod:`~numeraud.sandbox.rounds`: opening, closing, fast-forward, the tick (``RoundBook``), with
+  :mod:`~numeraud.sandbox.schedule_shifts` (Numerai moving its times) and live data published late;
 * :mod:`~numeraud.sandbox.accounts`: API keys, models, webhooks (``Accounts``);
 * :mod:`~numeraud.sandbox.catalogue`: dataset names, files, releases (``DatasetCatalogue``);
 * :mod:`~numeraud.sandbox.submissions`: uploads and their validation (``Submissions``);
@@ -31,6 +32,7 @@ from numeraud.sandbox.options import SandboxKey, SandboxOptions
 from numeraud.sandbox.records import Model, PendingUpload, Round, SandboxState, Score, Submission, iso
 from numeraud.sandbox.resolution import Resolver
 from numeraud.sandbox.rounds import RoundBook, RoundOpenCallback
+from numeraud.sandbox.schedule_shifts import ShiftRequest
 from numeraud.sandbox.submissions import Submissions
 
 
@@ -117,6 +119,23 @@ class SandboxCore:
         """Close the current round for on-time submissions now."""
         return self.rounds.close_round(now)
 
+    def shift_schedule(self, request: ShiftRequest, now: datetime) -> dict[str, Any]:
+        """Move the next open and/or a round's close (see :mod:`numeraud.sandbox.schedule_shifts`)."""
+        return self.rounds.shift(request, now)
+
+    def publish_live(self, now: datetime, in_seconds: float = 0.0, number: int | None = None) -> Round:
+        """Publish a round's (default: the latest) live files ``in_seconds`` from ``now``."""
+        return self.rounds.publish_live(now, in_seconds, number)
+
+    def set_live_delay(self, seconds: float) -> None:
+        """Rounds opened from now on have their live files published ``seconds`` after their open."""
+        self.rounds.set_live_delay(seconds)
+
+    @property
+    def live_delay(self) -> float:
+        """Seconds after its open before a round opened from now on has its live files published."""
+        return self.rounds.live_delay
+
     def advance(self, seconds: float, now: datetime) -> list[Round]:
         """Fast-forward the schedule; every round that opened meanwhile (see :meth:`RoundBook.advance`)."""
         return self.rounds.advance(seconds, now)
@@ -145,13 +164,14 @@ class SandboxCore:
         """Every public dataset file name, newest version first."""
         return self.catalogue.list_datasets()
 
-    def resolve_dataset(self, filename: str, round_number: int | None) -> str:
-        """Map a requested dataset name to the file served (``live.parquet`` → that round's file)."""
-        return self.catalogue.resolve_dataset(filename, round_number)
+    def resolve_dataset(self, filename: str, round_number: int | None, now: datetime | None = None) -> str:
+        """Map a requested dataset name to the file served at ``now`` (``live.parquet`` → that
+        round's file; see :meth:`DatasetCatalogue.resolve_dataset` for live data not yet published)."""
+        return self.catalogue.resolve_dataset(filename, round_number, now or datetime.now(UTC))
 
-    def public_file(self, relative: str) -> Path | None:
-        """The on-disk path of a public file, or None if it is not one."""
-        return self.catalogue.public_file(relative)
+    def public_file(self, relative: str, now: datetime | None = None) -> Path | None:
+        """The on-disk path of a public file at ``now`` (default: the wall clock), or None if it is not one."""
+        return self.catalogue.public_file(relative, now or datetime.now(UTC))
 
     def etag(self, path: Path) -> str:
         """The file's ETag as S3 gives it for a single-part object: its MD5, quoted."""
@@ -215,7 +235,13 @@ class SandboxCore:
                 "schedule": self.options.schedule,
                 "clock_offset_seconds": self.clock.offset.total_seconds(),
                 "rounds": [
-                    {"number": r.number, "status": r.status(now), "open_time": iso(r.open_time)}
+                    {
+                        "number": r.number,
+                        "status": r.status(now),
+                        "open_time": iso(r.open_time),
+                        "close_staking_time": iso(r.close_staking_time),
+                        "live_published": r.live_published(now),
+                    }
                     for r in self.state.rounds
                 ],
             }

@@ -52,6 +52,8 @@ class SandboxOptions:
     extra_keys: tuple[SandboxKey, ...] = ()
     #: Seconds added to the HTTP ``Date`` header, as if Numerai's clock (or yours) were off.
     date_skew: float = 0.0
+    #: Seconds after a round's open before its live files are published (``--live-delay``).
+    live_delay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in ("manual", "daily", "interval"):
@@ -62,6 +64,8 @@ class SandboxOptions:
             raise AdminError("round: must be 1 or more")
         if self.window <= 0:
             raise AdminError("window: must be positive")
+        if self.live_delay < 0:
+            raise AdminError("live_delay: must be 0 or more seconds")
         if not self.models:
             raise AdminError("models: at least one model is needed")
         for version in self.versions:

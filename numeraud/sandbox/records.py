@@ -33,10 +33,16 @@ class Round:
     virtual_close: datetime | None = None
     virtual_resolve: datetime | None = None
     resolved: bool = False
+    #: When the round's live files are published (real time); ``None``: at its open.
+    live_at: datetime | None = None
 
     def is_open(self, now: datetime) -> bool:
         """Whether on-time submissions are accepted at ``now``."""
         return self.open_time <= now < self.close_staking_time
+
+    def live_published(self, now: datetime) -> bool:
+        """Whether the round's live files are listed and served at ``now``."""
+        return self.live_at is None or self.live_at <= now
 
     @property
     def score_time(self) -> datetime:
@@ -121,6 +127,8 @@ class UploadRecord:
     reason: str | None
     submission_id: str | None
     at: datetime
+    #: Made after the round's close (Numerai still scores it, but it counts for no stake).
+    late: bool = False
 
 
 @dataclass

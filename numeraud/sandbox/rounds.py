@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from numeraud.sandbox.clock import DailySchedule, IntervalSchedule, ManualSchedule, Schedule, VirtualClock
 from numeraud.sandbox.datagen import DatasetGenerator
 from numeraud.sandbox.errors import AdminError
 from numeraud.sandbox.options import SandboxOptions
-from numeraud.sandbox.records import Round, SandboxState
+from numeraud.sandbox.records import Round, SandboxState, iso
+from numeraud.sandbox.schedule_shifts import ShiftRequest, next_slot, shifted
 
 #: Called with a newly opened round's number and every (model id, webhook URL).
 RoundOpenCallback = Callable[[int, list[tuple[str, str]]], None]
@@ -72,6 +74,8 @@ class RoundBook:
         self.clock = clock
         self.schedule = build_schedule(options, start)
         self.on_round_open: list[RoundOpenCallback] = []
+        #: Seconds after its open before a round opened from now on has its live files published.
+        self.live_delay = options.live_delay
         self._resolve = resolve
         self._last_real = start
         self._last_virtual = start
@@ -92,6 +96,7 @@ class RoundBook:
                 resolve_time=slot.resolve,
                 virtual_close=slot.close_staking,
                 virtual_resolve=slot.resolve,
+                live_at=self._live_at(slot.open),
             )
         )
 
@@ -106,6 +111,7 @@ class RoundBook:
             open_time=now,
             close_staking_time=now + timedelta(seconds=window),
             resolve_time=now + timedelta(days=31),
+            live_at=self._live_at(now),
         )
         with self.lock:
             for earlier in self.state.rounds:
@@ -114,6 +120,9 @@ class RoundBook:
                     earlier.virtual_close = None
             self.state.rounds.append(new)
         return new
+
+    def _live_at(self, opened: datetime) -> datetime | None:
+        return opened + timedelta(seconds=self.live_delay) if self.live_delay else None
 
     def current_round(self) -> Round:
         """The latest opened round (it may already be closed)."""
@@ -148,6 +157,59 @@ class RoundBook:
             current.virtual_close = None
             return current
 
+    def shift(self, request: ShiftRequest, now: datetime) -> dict[str, Any]:
+        """Move the next open and/or a round's close (see :mod:`numeraud.sandbox.schedule_shifts`).
+
+        Everything is checked before anything moves; returns the next scheduled open and the
+        moved round's close (real times).
+        """
+        with self.open_lock:
+            now = max(now, self._last_real)
+            virtual_now = self.clock.virtual(now)
+            schedule = self.schedule
+            if request.next_open_in is not None:
+                upcoming = next_slot(schedule, virtual_now)
+                if upcoming is None:
+                    raise AdminError("next_open_in: this schedule has no next round (use POST /admin/round/open)")
+                wanted = virtual_now + timedelta(seconds=request.next_open_in)
+                schedule = shifted(schedule, virtual_now, (wanted - upcoming.open).total_seconds())
+            elif request.shift is not None:
+                schedule = shifted(schedule, virtual_now, request.shift)
+            with self.lock:
+                target = self.find_round(request.round) if request.round is not None else self.state.rounds[-1]
+                close = None
+                if request.window is not None:
+                    close = target.open_time + timedelta(seconds=request.window)
+                elif request.close_in is not None:
+                    close = now + timedelta(seconds=request.close_in)
+                    if close <= target.open_time:
+                        raise AdminError(f"close_in: round {target.number}'s close would come before its open")
+                self.schedule = schedule
+                if close is not None:
+                    target.close_staking_time = max(close, now)
+                    target.virtual_close = self.clock.virtual(close) if close > now else None
+                upcoming = next_slot(self.schedule, virtual_now)
+                return {
+                    "next_open": iso(self.clock.to_real(upcoming.open, now)) if upcoming else None,
+                    "round": target.number,
+                    "close_staking_time": iso(target.close_staking_time),
+                }
+
+    def publish_live(self, now: datetime, in_seconds: float, number: int | None) -> Round:
+        """Publish round ``number``'s (default: the latest) live files ``in_seconds`` from now."""
+        if in_seconds < 0:
+            raise AdminError("publish_in: must be 0 or more seconds")
+        with self.lock:
+            target = self.find_round(number) if number is not None else self.state.rounds[-1]
+            target.live_at = now + timedelta(seconds=in_seconds)
+            return target
+
+    def set_live_delay(self, seconds: float) -> None:
+        """Rounds opened from now on have their live files published ``seconds`` after their open."""
+        if seconds < 0:
+            raise AdminError("delay: must be 0 or more seconds")
+        self.live_delay = seconds
+
     def advance(self, seconds: float, now: datetime) -> list[Round]:
         """Fast-forward the schedule by ``seconds``; returns every round that opened meanwhile.
 
@@ -175,13 +237,15 @@ class RoundBook:
             for slot in self.schedule.slots_between(self._last_virtual, virtual_now):
                 number = self.current_round().number + 1
                 self._generate_live(number)
+                opened_at = self.clock.to_real(slot.open, floor)
                 new = Round(
                     number=number,
-                    open_time=self.clock.to_real(slot.open, floor),
+                    open_time=opened_at,
                     close_staking_time=self.clock.to_real(slot.close_staking, floor),
                     resolve_time=self.clock.to_real(slot.resolve, floor),
                     virtual_close=slot.close_staking,
                     virtual_resolve=slot.resolve,
+                    live_at=self._live_at(opened_at),
                 )
                 with self.lock:
                     self.state.rounds.append(new)

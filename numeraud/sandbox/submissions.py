@@ -89,6 +89,7 @@ class Submissions:
             reason=None,
             submission_id=None,
             at=now,
+            late=now >= current.close_staking_time,
         )
         try:
             if not pending.received:
@@ -108,7 +109,7 @@ class Submissions:
             filename=pending.key,
             path=pending.path,
             inserted_at=now,
-            late=not current.is_open(now),
+            late=record.late,
         )
         with self.lock:
             for earlier in self.state.submissions:
@@ -134,7 +135,8 @@ class Submissions:
             return [s for s in self.state.submissions if s.model_id == model_id]
 
     def uploads_json(self) -> list[dict[str, Any]]:
-        """Every ``create_submission`` seen: model, round, file, rows, accepted or why not."""
+        """Every ``create_submission`` seen: model, round, file, rows, accepted or why not,
+        when (``submitted_at``) and whether after the round's close (``late``: no stake)."""
         with self.lock:
             return [
                 {
@@ -147,6 +149,8 @@ class Submissions:
                     "reason": u.reason,
                     "submission_id": u.submission_id,
                     "at": iso(u.at),
+                    "submitted_at": iso(u.at),
+                    "late": u.late,
                 }
                 for u in self.state.uploads
             ]

@@ -33,7 +33,7 @@ import requests
 
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.files import replace_durably
-from numeraud.numerai.client import NumeraiClient, NumeraiUnavailable
+from numeraud.numerai.client import NumeraiAnswerError, NumeraiClient, NumeraiError, NumeraiUnavailable
 
 _MD5_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
 DATASET_QUERY = """
@@ -41,6 +41,8 @@ query ($filename: String!, $round: Int, $tournament: Int) {
   dataset(filename: $filename, round: $round, tournament: $tournament)
 }
 """
+#: How Numerai answers the dataset query for a file it does not have (yet).
+NOT_FOUND = "Dataset not found"
 #: Files up to this size are fully decoded to verify them; larger ones are checked by footer + MD5.
 FULL_DECODE_LIMIT = 512 * 1024 * 1024
 #: Bytes per read from the network: small enough that a broken transfer keeps most of what arrived.
@@ -53,6 +55,11 @@ class DownloadFailed(NumeraiUnavailable):
 
 class VerificationFailed(DownloadFailed):
     """The bytes arrived but are not the file (wrong size, wrong MD5, unreadable); refetched whole."""
+
+
+class LiveDataPending(NumeraiError):
+    """A round's live file is not published yet: Numerai said "Dataset not found", or still serves
+    the previous round's file. Not retried like a failure: the follower waits for it (see the poller)."""
 
 
 class DiskFull(Exception):
@@ -123,15 +130,31 @@ class DatasetSync:
         return url
 
     def fetch(
-        self, remote: str, local: str, *, round_number: int | None = None, known: KnownFile | None = None
+        self,
+        remote: str,
+        local: str,
+        *,
+        round_number: int | None = None,
+        known: KnownFile | None = None,
+        stale: KnownFile | None = None,
     ) -> SyncedFile:
-        """Make ``<data_dir>/<local>`` a verified copy of Numerai's ``remote``; one attempt."""
+        """Make ``<data_dir>/<local>`` a verified copy of Numerai's ``remote``; one attempt.
+
+        ``stale`` is the previous round's copy of a per-round file: if Numerai serves that (same
+        ETag), the round's own is not published yet and :class:`LiveDataPending` is raised before
+        any byte is written.
+        """
         final = self.data_dir / local
         part = self.partial_dir / f"{local}.part"
         meta = self.partial_dir / f"{local}.part.json"
         part.parent.mkdir(parents=True, exist_ok=True)
         final.parent.mkdir(parents=True, exist_ok=True)
-        url = self.dataset_url(remote, round_number)
+        try:
+            url = self.dataset_url(remote, round_number)
+        except NumeraiAnswerError as exc:
+            if round_number is not None and str(exc).startswith(NOT_FOUND):
+                raise LiveDataPending(f"{remote}: round {round_number}'s file is not published yet ({exc})") from exc
+            raise
         have, saved_etag = _partial_state(part, meta)
         headers = {"Range": f"bytes={have}-", "If-Range": saved_etag} if have and saved_etag else {}
         try:
@@ -140,6 +163,8 @@ class DatasetSync:
             raise DownloadFailed(f"{remote}: {type(exc).__name__} while connecting") from exc
         with response:
             etag = response.headers.get("ETag")
+            if stale is not None and etag is not None and etag == stale.etag:
+                raise LiveDataPending(f"{remote}: Numerai still serves the previous round's file")
             if known is not None and etag is not None and etag == known.etag and _size_is(final, known.size):
                 return SyncedFile(remote, final, known.size, known.sha256, etag, changed=False)
             try:

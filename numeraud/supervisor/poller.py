@@ -9,8 +9,11 @@ Per round, in numerauto's order, and only once the files are complete and verifi
 ``round_begin``, ``new_training_data`` (first run, a new dataset version, or, if configured, a
 validation update), ``new_tournament_data``, ``cleanup``; then ``round_deadline_near`` at the
 round's guard time (``[poll] guard_margin`` before the deadline, at most a sixth of the window)
-and ``round_closed`` once its submission deadline has passed. Their payloads carry the round's
-times and deadline, the dataset ``version``, ``data_dir``, the verified ``training_files`` and ``live_files``, and
+and ``round_closed`` once its submission deadline has passed. Every time is Numerai's: the local
+clock corrected by the offset of Numerai's ``Date`` headers (:mod:`~numeraud.supervisor.numerai_time`).
+Their payloads carry the round's times and deadline (Numerai's), ``clock_offset`` (Numerai's clock
+minus ours, for the handlers' own deadline arithmetic), the dataset ``version``, ``data_dir``,
+the verified ``training_files`` and ``live_files``, and
 ``tournament_state``: numerauto's ``last_round_processed`` and ``last_round_trained`` as its
 handlers saw them in that callback (what ``self.numerauto.persistent_state`` returns).
 
@@ -34,6 +37,8 @@ from numeraud.common.logs import get_logger
 from numeraud.numerai.client import NumeraiClient, NumeraiError, NumeraiRejected, NumeraiUnavailable
 from numeraud.numerai.retry import Backoff, DeadlinePassed, retry_until
 from numeraud.supervisor.datasync import DatasetSync, DiskFull, KnownFile, SyncedFile, intact
+from numeraud.supervisor.live_wait import LiveDataLate, LiveDataWait
+from numeraud.supervisor.numerai_time import NumeraiTime
 from numeraud.supervisor.round_events import (
     STATE_PREVIOUS_OPEN,
     STATE_PROCESSED,
@@ -44,7 +49,6 @@ from numeraud.supervisor.round_events import (
     STATE_VERSION,
     Publication,
     RoundDeadlines,
-    live_name,
     parse_round,
     round_payload,
 )
@@ -61,7 +65,7 @@ class FollowerStopped(Exception):
     """The follower was stopped in the middle of a poll; the poll's work is left undone, not failed."""
 
 
-class TournamentFollower(RoundDeadlines):
+class TournamentFollower(RoundDeadlines, LiveDataWait, NumeraiTime):
     """Follows the tournament for the supervisor (see the module docstring)."""
 
     def __init__(
@@ -86,7 +90,8 @@ class TournamentFollower(RoundDeadlines):
         self.publish = publish
         self.state = dict(state)
         self.known = dict(known_files)
-        self.now = now
+        #: The local clock; :meth:`now` is Numerai's (this plus the measured offset).
+        self.local_now = now
         self.backoff = backoff
         self.log = get_logger("poller")
         self.wake = threading.Event()
@@ -131,6 +136,7 @@ class TournamentFollower(RoundDeadlines):
         self.failures = 0
         self.last_error = None
         self.failpoints.hit("mid_poll")
+        self.report_clock()
         now = self.now()
         previous_look, self.last_look = self.last_look, now
         if current is not None:
@@ -179,10 +185,10 @@ class TournamentFollower(RoundDeadlines):
             files: list[tuple[str, SyncedFile]] = []
             new_training = self._sync_training(version, info, deadline, files)
             for name in self.settings.live_files:
-                files.append(
-                    self._fetch(f"{version}/{name}", f"{version}/{live_name(name, info.number)}", info, deadline)
-                )
-        except DeadlinePassed as exc:
+                files.append(self._fetch_live(version, name, info, deadline))
+        except (DeadlinePassed, LiveDataLate) as exc:
+            if isinstance(exc, LiveDataLate):
+                stage = f"Numerai had not published round {info.number}'s live data by the deadline"
             reason = f"{stage} ({exc})"
             log.error("round_data_unavailable", error=reason)
             self._commit(
@@ -204,6 +210,7 @@ class TournamentFollower(RoundDeadlines):
         self, info: RoundInfo, version: str, new_training: bool, files: list[tuple[str, SyncedFile]]
     ) -> Publication:
         payload = round_payload(info) | {
+            "clock_offset": round(self.clock_offset(), 3),
             "version": version,
             "data_dir": str(self.sync.data_dir),
             "files": {name: str(synced.path) for name, synced in files},
@@ -274,11 +281,14 @@ class TournamentFollower(RoundDeadlines):
                 return True
         return False
 
-    def _fetch(self, remote: str, local: str, info: RoundInfo, deadline: float) -> tuple[str, SyncedFile]:
+    def _fetch(
+        self, remote: str, local: str, info: RoundInfo, deadline: float, *, stale: KnownFile | None = None
+    ) -> tuple[str, SyncedFile]:
         self.activity = f"downloading {remote}"
         round_number = info.number if local != remote else None
         synced = self._retry(
-            lambda: self.sync.fetch(remote, local, round_number=round_number, known=self.known.get(local)), deadline
+            lambda: self.sync.fetch(remote, local, round_number=round_number, known=self.known.get(local), stale=stale),
+            deadline,
         )
         self.log.info(
             "file_synced", round=info.number, file=local, size=synced.size, changed=synced.changed, sha256=synced.sha256
@@ -327,6 +337,7 @@ class TournamentFollower(RoundDeadlines):
             "dataset_version": self.state.get(STATE_VERSION),
             "last_error": self.last_error,
             "consecutive_failures": self.failures,
+            **self.clock_status(),
         }
 
 

@@ -6,7 +6,7 @@ guard time, ``round_closed`` once it passed) and reports rounds that were missed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +65,8 @@ class RoundDeadlines:
     log: Any
 
     sync: DatasetSync
+    #: Numerai's clock minus ours, in seconds (the follower's :class:`~numeraud.supervisor.numerai_time.NumeraiTime`).
+    clock_offset: Callable[[], float]
 
     def _commit(self, publication: Publication) -> None:
         raise NotImplementedError
@@ -96,6 +98,7 @@ class RoundDeadlines:
             "round": number,
             "deadline": deadline.isoformat(),
             "seconds_left": round((deadline - now).total_seconds(), 1),
+            "clock_offset": round(self.clock_offset(), 3),
         }
         version = self.state.get(STATE_PUBLISHED_VERSION)
         if version:

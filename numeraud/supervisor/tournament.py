@@ -36,6 +36,13 @@ class RoundInfo:
         """Whether on-time submissions are accepted at ``now``."""
         return self.open_time <= now < self.deadline
 
+    def still_open(self, now: datetime) -> bool:
+        """Whether Numerai's current round (it reports only rounds that opened) is open at ``now``:
+        its deadline has not passed. The open time is not compared: ``now`` is Numerai's time as
+        measured from its ``Date`` header, to a second, and a round that has just opened must not
+        look not-yet-open (and so missed) because our estimate of Numerai's clock is a little behind."""
+        return now < self.deadline
+
     def guard_time(self, margin: float) -> datetime:
         """When ``round_deadline_near`` is due: ``margin`` seconds before the deadline, but at most
         a sixth of the window (an hour's window keeps 50 minutes, a minute's keeps 50 s)."""
@@ -72,11 +79,11 @@ def decide(last_processed: int | None, current: RoundInfo | None, now: datetime)
     if current is None:
         return Decision(Action.NOTHING, None)
     if last_processed is None:
-        return Decision(Action.PROCESS if current.is_open(now) else Action.BASELINE, current)
+        return Decision(Action.PROCESS if current.still_open(now) else Action.BASELINE, current)
     if current.number <= last_processed:
         return Decision(Action.NOTHING, current)
     skipped = tuple(range(last_processed + 1, current.number))
-    if current.is_open(now):
+    if current.still_open(now):
         return Decision(Action.PROCESS, current, skipped)
     return Decision(Action.MISSED, current, (*skipped, current.number))
 

@@ -174,8 +174,13 @@ def test_a_broken_model_shows_in_status_with_exit_6_and_a_retry_after_the_fix_co
     ready = json.loads(running.ctl("events", "--json", "--kind", "predictions_ready", "--round", "1").stdout)
     first = min(e["seq"] for e in ready)
     acked = running.status()["handlers"]["uploader"]["acked_seq"]
+
+    def rewind() -> subprocess.CompletedProcess[str] | None:
+        done = running.ctl("rewind", "uploader", "--to", str(first), "--json")
+        return done if done.returncode == 0 else None
+
     rewound = wait_for(
-        lambda: (r := running.ctl("rewind", "uploader", "--to", str(first), "--json")).returncode == 0 and r,
+        rewind,
         what=lambda: f"the uploader idle for a rewind: {running.ctl('rewind', 'uploader', '--to', str(first)).stderr}",
     )
     doc = json.loads(rewound.stdout)

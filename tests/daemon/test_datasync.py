@@ -10,7 +10,15 @@ import pytest
 
 from numeraud.numerai.client import NumeraiClient, NumeraiRejected
 from numeraud.sandbox import Sandbox
-from numeraud.supervisor.datasync import DatasetSync, DiskFull, DownloadFailed, KnownFile, Progress, VerificationFailed
+from numeraud.supervisor.datasync import (
+    DatasetSync,
+    DiskFull,
+    DownloadFailed,
+    KnownFile,
+    LiveDataPending,
+    Progress,
+    VerificationFailed,
+)
 from tests.helpers import wait_for
 
 
@@ -134,3 +142,20 @@ def test_a_partial_copy_longer_than_the_file_is_discarded(sync: DatasetSync, san
     with pytest.raises(VerificationFailed):
         sync.fetch("v5.2/features.json", "v5.2/features.json")
     assert sync.fetch("v5.2/features.json", "v5.2/features.json").path.read_bytes() == original
+
+
+def test_a_live_file_not_published_yet_is_pending_whether_not_found_or_the_previous_rounds(
+    sync: DatasetSync, sandbox: Sandbox
+) -> None:
+    first = sync.fetch("v5.2/live.parquet", "v5.2/live_1.parquet", round_number=1)
+    previous = KnownFile(first.size, first.sha256, first.etag)
+    sandbox.set_live_delay(3600)
+    number = sandbox.open_round(window=600)
+    with pytest.raises(LiveDataPending, match="not published yet"):  # Numerai: "Dataset not found"
+        sync.fetch("v5.2/live.parquet", f"v5.2/live_{number}.parquet", round_number=number, stale=previous)
+    with pytest.raises(LiveDataPending, match="still serves the previous round's file"):  # the plain name
+        sync.fetch("v5.2/live.parquet", f"v5.2/live_{number}.parquet", stale=previous)
+    assert not (sync.data_dir / f"v5.2/live_{number}.parquet").exists()
+    sandbox.publish_live()
+    synced = sync.fetch("v5.2/live.parquet", f"v5.2/live_{number}.parquet", round_number=number, stale=previous)
+    assert synced.path.read_bytes() == sandbox_bytes(sandbox, f"v5.2/live_{number}.parquet")

@@ -31,6 +31,12 @@ def test_a_new_open_round_is_processed() -> None:
     assert (decision.action, decision.missed) == (Action.PROCESS, ())
 
 
+def test_a_round_just_opened_is_processed_when_our_estimate_of_numerais_clock_is_a_little_behind() -> None:
+    # Numerai reports only rounds that opened: an open time "in the future" is our clock's error.
+    decision = decide(6, round_at(7, TUESDAY_NOON), TUESDAY_NOON - timedelta(seconds=0.8))
+    assert (decision.action, decision.missed) == (Action.PROCESS, ())
+
+
 def test_a_processed_round_is_never_processed_again() -> None:
     assert decide(7, round_at(7, TUESDAY_NOON), TUESDAY_NOON).action is Action.NOTHING
     assert decide(8, round_at(7, TUESDAY_NOON), TUESDAY_NOON).action is Action.NOTHING

@@ -168,7 +168,9 @@ def test_a_script_gets_sigterm_when_its_handler_process_dies(tmp_path: Path) -> 
         ]
     )
     try:
-        script = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=30, what="the script"))
+        script = int(
+            wait_for(lambda: pid_file.read_text() if pid_file.exists() else None, timeout=30, what="the script")
+        )
         assert process_alive(script)
         handler.kill()  # SIGKILL: the handler gets no chance to stop the script itself
         handler.wait()

@@ -49,7 +49,12 @@ def predictions(sandbox: Sandbox, tmp_path: Path, round_number: int = 1, **chang
 
 
 def ready(
-    sandbox: Sandbox, path: Path, model: str = "model-a", round_number: int = 1, seconds: float = 3600
+    sandbox: Sandbox,
+    path: Path,
+    model: str = "model-a",
+    round_number: int = 1,
+    seconds: float = 3600,
+    clock_offset: float = 0.0,
 ) -> HandlerEvent:
     return HandlerEvent(
         seq=10,
@@ -63,6 +68,7 @@ def ready(
             "path": str(path),
             "live_path": str(sandbox.core.options.data_dir / f"v5.2/live_{round_number}.parquet"),
             "deadline": (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(),
+            "clock_offset": clock_offset,
         },
     )
 
@@ -193,6 +199,19 @@ def test_retrying_stops_at_the_deadline_with_an_alert(
     assert kind == "submission_missed"
     assert "deadline" in payload["reason"]
     assert sandbox.uploads() == []
+
+
+def test_retrying_stops_at_numerais_deadline_not_the_local_clocks(
+    uploader: UploaderHandler, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.add_faults({"route": "upload", "kind": "http_503"})
+    # 30 s left on our clock, but Numerai's is 29 s ahead (the supervisor measured it): 1 s left.
+    event = ready(sandbox, predictions(sandbox, tmp_path), seconds=30.0, clock_offset=29.0)
+    started = time.monotonic()
+    ((kind, payload),) = deliver(uploader, event)
+    assert kind == "submission_missed"
+    assert "deadline" in payload["reason"]
+    assert time.monotonic() - started < 10, "the uploader retried until the local clock's deadline"
 
 
 def test_one_models_failure_does_not_block_the_others(sandbox: Sandbox, tmp_path: Path, keys: None) -> None:

@@ -91,12 +91,8 @@ def test_a_pickle_of_each_signature_and_a_script_each_take_a_round_to_an_accepte
         daemon = start_daemon(tmp_path)
         try:
             wait_for(lambda: accepted(sandbox, 1) == MODELS, timeout=240, what="round 1's three uploads")
-            ready = wait_for(
-                lambda: len(events(tmp_path, "predictions_ready")) == 3 and events(tmp_path, "predictions_ready")
-            )
-            uploaded = wait_for(
-                lambda: len(events(tmp_path, "submission_uploaded")) == 3 and events(tmp_path, "submission_uploaded")
-            )
+            ready = wait_for(lambda: found if len(found := events(tmp_path, "predictions_ready")) == 3 else None)
+            uploaded = wait_for(lambda: found if len(found := events(tmp_path, "submission_uploaded")) == 3 else None)
         finally:
             stop_process(daemon)
         assert sorted(e["payload"]["model"] for e in ready) == MODELS

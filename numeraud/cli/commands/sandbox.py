@@ -89,6 +89,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--round-every", type=float, help="compressed calendar: a round opens every N seconds")
     parser.add_argument("--window", type=float, default=3600.0, help="seconds a round stays open (manual/interval)")
+    parser.add_argument(
+        "--live-delay", type=float, default=0.0, help="seconds after a round's open before its live files are published"
+    )
     parser.add_argument("--resolve-after", type=float, help="seconds after close (interval) or open (daily) to resolve")
     parser.add_argument("--open-at", type=_clock_time, default=time(12, 0), help="daily: UTC open time")
     parser.add_argument("--close-at", type=_clock_time, default=time(13, 0), help="daily: UTC close time")
@@ -132,6 +135,7 @@ def options_from_args(args: argparse.Namespace, data_dir: Path) -> SandboxOption
         saturday_close_at=args.saturday_close_at,
         extra_keys=extra_keys,
         date_skew=args.date_skew,
+        live_delay=args.live_delay,
     )
 
 

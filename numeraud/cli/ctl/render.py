@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from numeraud.cli.ctl.output import Cell, Output, clock, duration, first_line, parse_time
+from numeraud.numerai.clock import describe
 
 STATE_STYLE: Final = {"blocked": "red", "backoff": "yellow", "busy": "yellow", "disconnected": "dim", "ready": "green"}
 MODEL_STYLE: Final = {
@@ -71,6 +72,10 @@ def _supervisor(doc: Mapping[str, Any], out: Output, now: datetime) -> None:
         ago = f"{duration((now - last).total_seconds())} ago" if last else "not yet"
         due = f"in {duration((nxt - now).total_seconds())}" if nxt else "now" if follower.get("activity") else "-"
         out.line(f"  poll: last {ago}, next {due}; {follower.get('activity')}")
+        if follower.get("clock_warning"):
+            out.line(out.style(f"  clock: {follower['clock_warning']}", "red"))
+        elif follower.get("clock_offset") is not None:
+            out.line(f"  clock: {describe(follower['clock_offset'])} (by its Date header)")
     else:
         out.line("  poll: off ([poll] enabled = false)")
     webhook = (doc.get("webhook") or {}).get("address")

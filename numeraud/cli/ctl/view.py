@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from numeraud.cli.ctl import local, models
@@ -67,6 +67,9 @@ def round_view(doc: dict[str, Any], events: list[dict[str, Any]], now: datetime)
     if view["deadline"] is None and state.get("last_round_published") == str(number):
         view["deadline"] = state.get("last_round_published_deadline")
     deadline, opened = parse_time(view["deadline"]), parse_time(view["open_time"])
+    offset = follower.get("clock_offset")
+    if isinstance(offset, int | float):
+        now += timedelta(seconds=offset)  # the round's times are on Numerai's clock
     view["seconds_left"] = round((deadline - now).total_seconds()) if deadline else None
     view["open"] = bool(deadline and deadline > now and (opened is None or opened <= now))
     view["published"] = any(e["kind"] == "round_begin" and e["round"] == number for e in events)

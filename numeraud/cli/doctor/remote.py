@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from numeraud.cli.doctor.base import (
@@ -28,6 +27,7 @@ from numeraud.cli.doctor.base import (
     passed,
     skipped,
 )
+from numeraud.numerai.clock import LARGE_OFFSET, describe, measure
 from numeraud.supervisor.tournament import latest_version
 
 if TYPE_CHECKING:
@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 # numerapi, requests and pyarrow are imported by the checks that use them: a broken installation
 # gets its failing "packages" line, not an ImportError before the first line.
 
-#: Seconds our clock may differ from Numerai's. Rounds open and close on Numerai's clock, and
-#: the poll policy polls fast around the expected open, so a few seconds are harmless.
-MAX_CLOCK_OFFSET: Final = 5.0
+#: Seconds our clock may differ from Numerai's (the supervisor corrects its deadlines by the
+#: offset, but a large one means the clock is not synchronised).
+MAX_CLOCK_OFFSET: Final = LARGE_OFFSET
 
 
 def _reason(exc: BaseException) -> str:
@@ -111,19 +111,14 @@ def check_clock(doctor: Doctor) -> list[CheckResult]:
         return [skipped("clock", doctor.no_numerai)]
     if not probe.date_header:
         return [skipped("clock", f"{probe.api_url} sent no Date header to compare the clock with")]
-    try:
-        theirs = parsedate_to_datetime(probe.date_header).timestamp()
-    except (TypeError, ValueError):
+    reading = measure(probe.date_header, probe.received_at, probe.elapsed)
+    if reading is None:
         return [skipped("clock", f"{probe.api_url} sent an unreadable Date header {probe.date_header!r}")]
-    # Date has whole seconds (truncated): their time was in [D, D + 1) while the request ran.
-    ours = probe.received_at - probe.elapsed / 2
-    offset = theirs + 0.5 - ours
-    error = 0.5 + probe.elapsed / 2
+    offset, error = reading.offset, reading.error
     if abs(offset) <= error:
         measured = f"this clock agrees with Numerai's to within {error:.1f} s (by its Date header)"
     else:
-        direction = "behind" if offset > 0 else "ahead of"
-        measured = f"this clock is {abs(offset):.1f} s {direction} Numerai's (+/- {error:.1f} s, by its Date header)"
+        measured = f"{describe(offset)} (+/- {error:.1f} s, by its Date header)"
     if abs(offset) > MAX_CLOCK_OFFSET:
         return [
             failed(

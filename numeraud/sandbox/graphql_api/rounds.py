@@ -61,7 +61,7 @@ def _dataset(context: Context, args: dict[str, Any]) -> str:
     filename = args.get("filename")
     if not isinstance(filename, str):
         raise ApiError("filename is required")
-    served = context.core.resolve_dataset(filename, args.get("round"))
+    served = context.core.resolve_dataset(filename, args.get("round"), context.now)
     return f"{context.base_url}/files/{served}"
 
 
