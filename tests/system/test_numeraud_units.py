@@ -116,16 +116,10 @@ options = {{ record = "{self.record("rec")}" }}
         return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-@pytest.fixture
-def numeraud(user_manager: UserManager, tmp_path: Path) -> Numeraud:
-    """The user units of systemd/user/ installed with the test drop-in, and a good configuration."""
-    installation = Numeraud(user_manager, tmp_path)
-    for directory in (installation.state_dir, installation.runtime_dir):
-        shutil.rmtree(directory, ignore_errors=True)
-    installation.write_config()
-    for name in UNITS:
-        text = render((SYSTEMD_DIR / "user" / name).read_text(encoding="utf-8"), USER_PREFIX)
-        user_manager.install_unit(name, text, reload=False)
+def add_test_dropins(installation: Numeraud) -> None:
+    """What the tests add to the installed units: the test configuration, the repository on
+    ``PYTHONPATH`` (for the Recorder handler), output to a file (no journald), the exit recorded."""
+    user_manager = installation.manager
     test_settings = f"""\
 [Service]
 Environment=NUMERAUD_CONFIG={installation.config}
@@ -137,6 +131,19 @@ ExecStopPost=/bin/sh -c 'echo "$$SERVICE_RESULT $$EXIT_CODE $$EXIT_STATUS" >> {u
 """
     for unit in ("numeraud.service", "numeraud-handler@.service"):
         user_manager.install_dropin(unit, "test.conf", test_settings, reload=False)
+
+
+@pytest.fixture
+def numeraud(user_manager: UserManager, tmp_path: Path) -> Numeraud:
+    """The user units of systemd/user/ installed with the test drop-in, and a good configuration."""
+    installation = Numeraud(user_manager, tmp_path)
+    for directory in (installation.state_dir, installation.runtime_dir):
+        shutil.rmtree(directory, ignore_errors=True)
+    installation.write_config()
+    for name in UNITS:
+        text = render((SYSTEMD_DIR / "user" / name).read_text(encoding="utf-8"), USER_PREFIX)
+        user_manager.install_unit(name, text, reload=False)
+    add_test_dropins(installation)
     user_manager.daemon_reload()
     return installation
 
@@ -322,3 +329,48 @@ def test_stopping_the_target_stops_the_supervisor_and_its_handlers(numeraud: Num
         numeraud.manager.wait_for(unit, lambda p: p["ActiveState"] == "inactive", what="stopped with the target")
         assert numeraud.exits(unit) == ["success exited 0"], unit
     assert "on_shutdown" in [r["callback"] for r in read_records(numeraud.record("rec"))]
+
+
+def test_install_user_sets_up_units_that_the_target_starts(user_manager: UserManager, tmp_path: Path) -> None:
+    """``numeraudctl install --user`` as a user runs it: the user units in ~/.config/systemd/user,
+    daemon-reload, the target and every configured handler enabled; then ``systemctl --user start
+    numeraud.target`` runs the supervisor and the handler, connected. (The test adds only its
+    drop-in: the repository on PYTHONPATH for the Recorder, output to a file.)"""
+    installation = Numeraud(user_manager, tmp_path)
+    for directory in (installation.state_dir, installation.runtime_dir):
+        shutil.rmtree(directory, ignore_errors=True)
+    installation.write_config()
+    env = {k: v for k, v in user_manager.env().items() if k != "XDG_CONFIG_HOME"} | {"HOME": str(user_manager.home)}
+    done = subprocess.run(
+        [str(scripts_dir() / "numeraudctl"), "install", "--user", "--config", str(installation.config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    user_manager.installed.extend(UNITS)  # removed again after the test
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in UNITS:
+        assert f"wrote {user_manager.unit_dir / name}" in done.stdout
+    for name in ("numeraud.service", "numeraud-handler@.service"):
+        text = (user_manager.unit_dir / name).read_text()
+        assert f"ExecStart={scripts_dir()}/" in text, text  # this installation's scripts
+        assert f"NUMERAUD_CONFIG={installation.config}" in text, text
+    assert "ran systemctl --user daemon-reload" in done.stdout
+    assert "next: systemctl --user start numeraud.target" in done.stdout
+    for unit in ("numeraud.target", "numeraud-handler@rec.service"):
+        assert user_manager.show(unit, "UnitFileState")["UnitFileState"] == "enabled", unit
+
+    add_test_dropins(installation)
+    user_manager.daemon_reload()
+    user_manager.systemctl("start", "numeraud.target")
+    user_manager.wait_for(SUPERVISOR, lambda p: p["ActiveState"] == "active", what="the supervisor active")
+    handler = "numeraud-handler@rec.service"
+    pid = user_manager.wait_for(handler, lambda p: p["ActiveState"] == "active", timeout=60)["MainPID"]
+    user_manager.wait_for(
+        handler,
+        lambda _p: installation.status()["handlers"]["rec"]["pid"] == int(pid),
+        timeout=60,
+        what="the supervisor sees the enabled handler connected",
+    )
