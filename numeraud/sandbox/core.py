@@ -50,9 +50,11 @@ class SandboxCore:
         self.requests: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.generator = DatasetGenerator(options.data_dir, options.size, options.seed, train_rows=options.train_rows)
         self.clock = clock or VirtualClock()
-        for version in options.versions:
-            self.generator.ensure_version(version)
-            self.state.versions.append(version)
+        # The first version (whose live files hold the universe and the truth scoring reads) is
+        # generated now; the others when first asked for (DatasetCatalogue), so starting takes
+        # about as long whatever the number of versions.
+        self.generator.ensure_version(options.versions[0])
+        self.state.versions.extend(options.versions)
         open_lock = threading.Lock()
         self.accounts = Accounts(options, self.state, self.lock)
         self.rounds = RoundBook(
