@@ -9,7 +9,8 @@ so the logic is tested without waiting for a real clock.
 * :mod:`~numeraud.sandbox.accounts`: API keys, models, webhooks (``Accounts``);
 * :mod:`~numeraud.sandbox.catalogue`: dataset names, files, releases (``DatasetCatalogue``);
 * :mod:`~numeraud.sandbox.submissions`: uploads and their validation (``Submissions``);
-* :mod:`~numeraud.sandbox.resolution`: scoring a closed round (``Resolver``).
+* :mod:`~numeraud.sandbox.resolution`: scoring a closed round (``Resolver``);
+* :mod:`~numeraud.sandbox.compute`: Model Upload pickles (``ComputeUploads``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.catalogue import DatasetCatalogue
 from numeraud.sandbox.clock import Schedule, VirtualClock
+from numeraud.sandbox.compute import ComputeUploads
 from numeraud.sandbox.datagen import DatasetGenerator
 from numeraud.sandbox.faults import FaultPlan
 from numeraud.sandbox.options import SandboxKey, SandboxOptions
@@ -83,6 +85,7 @@ class SandboxCore:
             current_round=self.rounds.current_round,
         )
         self.results = Resolver(self.state, lock=self.lock, generator=self.generator, find_round=self.rounds.find_round)
+        self.compute = ComputeUploads(options.data_dir, self.state, lock=self.lock, accounts=self.accounts)
 
     # -- the parts' state, as tests and the demo read it ----------------------------------------
 
