@@ -68,6 +68,7 @@ class ComputeUploads:
         filename: str,
         tournament: int,
         model_id: str | None,
+        *,
         data_version_id: str | None,
         docker_image_id: str | None,
         now: datetime,

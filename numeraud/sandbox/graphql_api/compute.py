@@ -20,9 +20,9 @@ def _create(context: Context, args: dict[str, Any]) -> dict[str, str]:
         str(args.get("filename")),
         int(args.get("tournament") or CLASSIC),
         args.get("modelId"),
-        args.get("dataVersionId"),
-        args.get("dockerImageId"),
-        context.now,
+        data_version_id=args.get("dataVersionId"),
+        docker_image_id=args.get("dockerImageId"),
+        now=context.now,
     )
     return {"id": upload_id}
 
