@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.chaosrun.common import ZERO_KEYS, Figures  # noqa: E402
-from bench.round_latency import terminate_as_exit  # noqa: E402
+from bench.processes import terminate_as_exit  # noqa: E402
 
 SCENARIOS = ("kills", "supervisor_kills", "faults", "load", "bad_input", "security")
 #: Figures that add up over scenarios (the rest: the last scenario that reports it wins).

@@ -30,8 +30,6 @@ import json
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,179 +37,19 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-import zmq
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.chaosrun.security import PROBES, Checks, Installation, child_env, find_secrets, short_root  # noqa: E402
-from numeraud.common import protocol  # noqa: E402
+from bench.chaosrun.bad_configs import bad_configs  # noqa: E402
+from bench.chaosrun.common import find_secrets  # noqa: E402
+from bench.chaosrun.fuzzing import fuzz_atheris, fuzz_live  # noqa: E402
+from bench.chaosrun.installation import PROBES, Checks, Installation, short_root  # noqa: E402
 from numeraud.sandbox import Sandbox, SandboxOptions  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
 
 VERSION = "v5.2"
-
-# -- configs ---------------------------------------------------------------------------------------
-
-H = '[handlers.model-a]\nclass = "m:C"\n'
-#: (name, file content, the dotted key the error must name ("" for a file-level error), a part of the problem)
-CONFIG_CASES: list[tuple[str, str | bytes, str, str]] = [
-    ("max_attempts_0", H + "max_attempts = 0\n", "handlers.model-a.max_attempts", "positive integer"),
-    ("unknown_key", H + 'colour = "red"\n', "handlers.model-a.colour", "unknown key"),
-    ("class_no_colon", '[handlers.model-a]\nclass = "nocolon"\n', "handlers.model-a.class", "package.module"),
-    ("after_unknown", H + 'after = ["b"]\n', "handlers.model-a.after", "unknown handler"),
-    ("after_self", H + 'after = ["model-a"]\n', "handlers.model-a.after", "wait for itself"),
-    (
-        "after_cycle",
-        H + 'after = ["b"]\n[handlers.b]\nclass = "m:C"\nafter = ["model-a"]\n',
-        "handlers.model-a.after",
-        "cycle",
-    ),
-    ("heartbeat_negative", H + "[bus]\nheartbeat_interval = -1\n", "bus.heartbeat_interval", "positive"),
-    ("heartbeat_nan", H + "[bus]\nheartbeat_interval = nan\n", "bus.heartbeat_interval", "positive"),
-    ("heartbeat_inf", H + "[bus]\nheartbeat_interval = inf\n", "bus.heartbeat_interval", "positive"),
-    ("liveness_0", H + "[bus]\nheartbeat_liveness = 0\n", "bus.heartbeat_liveness", "positive integer"),
-    ("control_tcp", H + '[bus]\ncontrol_endpoint = "tcp://0.0.0.0:1"\n', "bus.control_endpoint", "ipc://"),
-    ("endpoint_udp", H + '[bus]\nendpoint = "udp://x:1"\n', "bus.endpoint", "must start with"),
-    ("tcp_no_curve", H + '[bus]\nendpoint = "tcp://127.0.0.1:1"\n', "bus.endpoint", "CURVE"),
-    ("serial_string", H + '[bus]\nserial = "yes"\n', "bus.serial", "true or false"),
-    ("curve_unknown", H + "[bus.curve]\ncolour = 1\n", "bus.curve.colour", "unknown key"),
-    ("tournament_text", H + '[numerai]\ntournament = "eight"\n', "numerai.tournament", "positive integer"),
-    ("api_url_ftp", H + '[numerai]\napi_url = "ftp://x"\n', "numerai.api_url", "http"),
-    ("unknown_section", H + "[mystery]\n", "mystery", "unknown key"),
-    ("secret_option", H + 'options = { secret_key = "abc" }\n', "handlers.model-a.options.secret_key", "never"),
-    ("version_bad", H + '[data]\nversion = "5.2"\n', "data.version", "latest"),
-    ("live_files_empty", H + "[data]\nlive_files = []\n", "data.live_files", "live.parquet"),
-    ("file_name_path", H + '[data]\ntraining_files = ["a/b"]\n', "data.training_files", "file names"),
-    ("reserve_negative", H + "[data]\nreserve_bytes = -1\n", "data.reserve_bytes", "bytes"),
-    ("poll_fast_gt_idle", H + "[poll]\nidle_interval = 1\nfast_interval = 5\n", "poll.fast_interval", "longer"),
-    ("webhook_bad", H + '[poll]\nwebhook = "nonsense"\n', "poll.webhook", "HOST:PORT"),
-    ("handler_name_bad", '[handlers."bad name!"]\nclass = "m:C"\n', "handlers.bad name!", "handler names"),
-    ("state_dir_number", H + "[paths]\nstate_dir = 5\n", "paths.state_dir", "path"),
-    ("timeout_text", H + 'timeout = "soon"\n', "handlers.model-a.timeout", "seconds"),
-    ("recycle_number", H + "recycle = 1\n", "handlers.model-a.recycle", "true or false"),
-    ("options_number", H + "options = 5\n", "handlers.model-a.options", "table"),
-    ("not_toml", "not toml [", "", "not valid TOML"),
-    ("duplicate_key", H + "max_attempts = 1\nmax_attempts = 2\n", "", "not valid TOML"),
-    ("not_utf8", b'[numerai]\napi_url = "\xff\xfe"\n', "", "not UTF-8"),
-    ("nested_deep", "x = " + "[" * 5000 + "]" * 5000 + "\n", "", "nested too deeply"),
-    ("binary_garbage", bytes(range(256)) * 4, "", "not valid TOML"),
-]
-
-_ZYGOTE = r"""
-import json, os, sys, traceback
-from numeraud.cli.main import main as numeraud_main
-from numeraud.handler.main import main as handler_main
-codes = []
-for case in json.load(sys.stdin):
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            for fd, name in ((1, case["stdout"]), (2, case["stderr"])):
-                out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.dup2(out, fd)
-                os.close(out)
-            sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
-            os.environ["NOTIFY_SOCKET"] = case["notify"]
-            code = (numeraud_main if case["entry"] == "run" else handler_main)(case["argv"])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code if isinstance(code, int) else 1)
-    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-print(json.dumps(codes))
-"""
-
-ENTRIES = {
-    "run": [sys.executable, "-m", "numeraud.cli.main"],
-    "handler": [sys.executable, "-m", "numeraud.handler.main"],
-}
-
-
-def _bad_configs(quick: bool, root: Path, checks: Checks) -> tuple[int, int]:
-    root.mkdir(parents=True)
-    cases: list[dict[str, Any]] = []
-    for number, (name, content, key, problem) in enumerate(CONFIG_CASES):
-        path = root / f"{number:02d}-{name}.toml"
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-        for entry in ENTRIES:
-            argv = ["run", "--config", str(path)] if entry == "run" else ["model-a", "--config", str(path)]
-            base = root / f"{number:02d}-{entry}"
-            cases.append(
-                {"name": f"{name} ({entry})", "entry": entry, "argv": argv, "key": key, "problem": problem}
-                | {"path": str(path.resolve()), "stdout": f"{base}.out", "stderr": f"{base}.err"}
-                | {"notify": f"{base}.notify"}
-            )
-    listeners = {}
-    for case in cases:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.bind(case["notify"])
-        listeners[case["name"]] = listener
-    try:
-        codes = _run_cases(cases, quick)
-        ok = 0
-        for case, code in zip(cases, codes, strict=True):
-            said = _drain(listeners[case["name"]])
-            lines = [line for line in Path(case["stderr"]).read_text(errors="replace").splitlines() if line.strip()]
-            where = f"(in {case['path']})"
-            good = (
-                code == 78
-                and len(lines) == 1
-                and where in lines[0]
-                and f"{case['key']}: " in lines[0]
-                and case["problem"] in lines[0]
-                and not any("READY=1" in s for s in said)
-            )
-            ok += checks.check(f"config {case['name']}", good, f"exit {code}, stderr {lines[-3:]}, notify {said}")
-    finally:
-        for listener in listeners.values():
-            listener.close()
-    return len(cases), ok
-
-
-def _run_cases(cases: list[dict[str, Any]], quick: bool) -> list[int]:
-    env = child_env()
-    if quick:
-        result = subprocess.run(
-            [sys.executable, "-c", _ZYGOTE],
-            input=json.dumps(cases),
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        codes: list[int] = json.loads(result.stdout.strip().splitlines()[-1])
-        return codes
-    codes = []
-    for case in cases:
-        with Path(case["stdout"]).open("wb") as out, Path(case["stderr"]).open("wb") as err:
-            done = subprocess.run(
-                ENTRIES[case["entry"]] + case["argv"],
-                env=env | {"NOTIFY_SOCKET": case["notify"]},
-                stdout=out,
-                stderr=err,
-                timeout=120,
-                check=False,
-            )
-        codes.append(done.returncode)
-    return codes
-
-
-def _drain(listener: socket.socket) -> list[str]:
-    listener.setblocking(False)
-    said = []
-    while True:
-        try:
-            said.append(listener.recv(4096).decode(errors="replace"))
-        except BlockingIOError:
-            return said
-
 
 # -- predictions -----------------------------------------------------------------------------------
 
@@ -368,136 +206,6 @@ def _same(a: Path, b: Path) -> bool:
     return sha256_of(a) == sha256_of(b) is not None
 
 
-# -- fuzz ------------------------------------------------------------------------------------------
-
-
-def _mutate(rng: random.Random, frames: list[bytes]) -> list[bytes]:
-    frames = list(frames)
-    kind = rng.randrange(6)
-    if kind == 0 and frames:
-        i = rng.randrange(len(frames))
-        data = bytearray(frames[i]) or bytearray(b"x")
-        data[rng.randrange(len(data))] = rng.randrange(256)
-        frames[i] = bytes(data)
-    elif kind == 1:
-        frames.append(rng.randbytes(rng.randrange(64)))
-    elif kind == 2 and frames:
-        frames.pop(rng.randrange(len(frames)))
-    elif kind == 3:
-        frames = [rng.randbytes(rng.randrange(32)) for _ in range(rng.randrange(6))]
-    elif kind == 4:
-        header = {rng.choice(["seq", "name", "pid", "error", "kind", "last_seq"]): rng.choice(_ODD) for _ in range(3)}
-        frames = [protocol.PROTOCOL, rng.choice(list(protocol.Verb)).value.encode(), json.dumps(header).encode()]
-    else:
-        frames = [
-            protocol.PROTOCOL,
-            rng.choice([b"ACK", b"NACK", b"HELLO"]),
-            b'{"seq": ' + str(rng.choice(_ODD)).encode() + b"}",
-        ]
-    return frames
-
-
-_ODD: list[Any] = [0, -1, 1, 2**63, 2**64, 1e400, "1", None, True, [], {}, "x" * 300, "../etc", "\u0000", 3.5]
-
-
-def _garbage_requests(rng: random.Random) -> bytes:
-    kind = rng.randrange(5)
-    if kind == 0:
-        return rng.randbytes(rng.randrange(200))
-    if kind == 1:
-        return json.dumps(rng.choice(_ODD)).encode()
-    command = rng.choice(["status", "retry", "skip", "events", "append", "poll-now", "version", "nope", ""])
-    args = {
-        rng.choice(["handler", "limit", "kind", "round", "payload"]): rng.choice(_ODD) for _ in range(rng.randrange(4))
-    }
-    if kind == 2 and command in ("retry", "skip", "append", "nope"):
-        return json.dumps({"id": rng.randrange(10**6), "command": command, "args": args}).encode()
-    if kind == 3:
-        return b'{"id": 1, "command": "status", "args": ' + b"[" * 50_000 + b"}"
-    return json.dumps({"id": rng.choice(_ODD), "command": rng.choice(_ODD), "args": rng.choice(_ODD)}).encode()
-
-
-def _fuzz_live(install: Installation, rng: random.Random, count: int, checks: Checks) -> tuple[int, int]:
-    """Garbage at the running supervisor's sockets; returns (inputs, crashes)."""
-    from bench.chaosrun.security import _snapshot  # noqa: PLC0415
-
-    before = wait_for(lambda: _idle(install), 60, "every handler idle")
-    ctx = zmq.Context()
-    inputs = 0
-    try:
-        bus = ctx.socket(zmq.DEALER)
-        bus.setsockopt(zmq.LINGER, 0)
-        bus.connect(f"ipc://{install.root}/run/bus.sock")
-        control = ctx.socket(zmq.DEALER)
-        control.setsockopt(zmq.LINGER, 0)
-        control.connect(f"ipc://{install.root}/run/control.sock")
-        seeds = [protocol.encode(m) for m in _SEED_MESSAGES]
-        for _ in range(count):
-            frames = _mutate(rng, rng.choice(seeds))
-            if frames:
-                bus.send_multipart(frames)
-            control.send(_garbage_requests(rng))
-            inputs += 2
-            while control.poll(0):
-                control.recv_multipart()
-        wait_for(lambda: control.poll(0) or True, 5, "nothing")
-        bus.close()
-        control.close()
-    finally:
-        ctx.term()
-    alive = install.daemon is not None and install.daemon.process.poll() is None
-    after = _snapshot(install) if alive else None
-    crashes = 0 if alive else 1
-    checks.check("fuzz: the supervisor is alive after the garbage", alive, "it exited")
-    checks.check("fuzz: garbage changed no cursor and no log", before == after, f"{before} -> {after}")
-    if alive and before != after:
-        crashes += 1
-    return inputs, crashes
-
-
-def _idle(install: Installation) -> dict[str, Any] | None:
-    """The snapshot once every handler has acked the whole log (nothing in flight)."""
-    from bench.chaosrun.security import _snapshot  # noqa: PLC0415
-
-    snap = _snapshot(install)
-    return snap if all(h[0] == snap["head_seq"] for h in snap["handlers"].values()) else None
-
-
-#: Mutated into garbage. No HELLO with a configured name: one that survives its mutation is not
-#: garbage but a newer process taking the name, which fences the running one (by design).
-_SEED_MESSAGES: list[protocol.Message] = [
-    protocol.Hello(name="ghost", pid=1, last_seq=0),
-    protocol.Ack(seq=1, emitted=(protocol.Emitted("predictions_ready", 1, {"path": "/x"}),)),
-    protocol.Nack(seq=1, error="boom"),
-    protocol.Ping(),
-    protocol.Bye(reason="x"),
-    protocol.Error(code="fenced", message="x"),
-]
-
-
-def _atheris(count: int, workdir: Path, checks: Checks) -> tuple[int, int]:
-    """atheris against the frame decoder and the control-request handling (in a subprocess each)."""
-    total, crashes = 0, 0
-    for target in ("frames", "control"):
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.chaosrun.fuzz_targets", target, f"-runs={count}", "-max_len=4096"],
-            env=child_env(),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=3600,
-            check=False,
-        )
-        (workdir / f"atheris-{target}.log").write_text(result.stdout + result.stderr)
-        done = [line for line in result.stderr.splitlines() if line.startswith("Done ")]
-        runs = int(done[-1].split()[1]) if done else 0
-        ok = result.returncode == 0 and runs >= count
-        checks.check(f"atheris {target}: {count} inputs, no crash", ok, f"exit {result.returncode}, {runs} runs")
-        total += runs
-        crashes += 0 if ok else 1
-    return total, crashes
-
-
 # -- the scenario ----------------------------------------------------------------------------------
 
 
@@ -507,7 +215,7 @@ def run(quick: bool, seed: int, workdir: Path) -> dict[str, int | float]:
     rng = random.Random(seed)
     checks = Checks("bad_input")
     out: dict[str, int | float] = {}
-    out["bad_config_cases"], out["bad_config_ok"] = _bad_configs(quick, workdir / "configs", checks)
+    out["bad_config_cases"], out["bad_config_ok"] = bad_configs(quick, workdir / "configs", checks)
     root = short_root("nci-")
     try:
         options = SandboxOptions(data_dir=workdir / "sandbox", size="tiny", seed=seed, versions=(VERSION,))
@@ -534,14 +242,14 @@ def run(quick: bool, seed: int, workdir: Path) -> dict[str, int | float]:
             install.start()
             try:
                 wait_for(lambda: "cleanup" in _kinds_of(record, 1), 120, "round 1 handled")
-                fuzz = _fuzz_live(install, rng, 300 if quick else 5000, checks)
+                fuzz = fuzz_live(install, rng, 300 if quick else 5000, checks)
                 preds = _bad_predictions(install, sandbox, quick, rng, checks)
                 out["bad_predictions_cases"], out["bad_predictions_refused"] = preds
                 out["bad_data_cases"], out["bad_data_ok"] = _bad_data(install, sandbox, record, checks)
             finally:
                 install.stop()
             if not quick:
-                more = _atheris(10_000, workdir, checks)
+                more = fuzz_atheris(10_000, workdir, checks)
                 fuzz = (fuzz[0] + more[0], fuzz[1] + more[1])
             out["fuzz_inputs"], out["fuzz_crashes"] = fuzz
             out["secret_leaks"] = find_secrets([root, workdir], [options.secret_key])

@@ -1,49 +1,21 @@
-"""What the chaos scenarios share: one numeraud installation on a sandbox, and its checks.
+"""What the chaos scenarios share: the counts that must be zero, the secrets a run plants and
+looks for (:func:`find_secrets`), progress lines, and the supervisor's watchdog socket.
 
-:class:`Rig` is one scenario's installation in its own directory: a sandbox in this process (a
-few models, an API secret and a notification URL of its own, so that a leak can be looked for),
-a configuration with the bundled model handlers, the uploader, the notifier and the checking
-handler (:mod:`bench.chaosrun.checker`), and ``numeraud run --spawn-handlers`` as a subprocess
-(the helpers of ``bench/round_latency.py``). Its checks count what the issue asks for: events
-lost, duplicated or delivered out of order (from the checking handler's record and the event log),
-uploads per (round, model) from the sandbox's own list, partial files a handler was given,
-``PRAGMA integrity_check`` failures, and secrets found (:func:`find_secrets`).
+The installation itself is :mod:`bench.chaosrun.rig`; what a run left is counted by
+:mod:`bench.chaosrun.audit`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import json
-import os
 import secrets as tokens
-import signal
 import socket
-import sqlite3
-import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any
-
-import structlog
-
-from bench.round_latency import Daemon, start_daemon, tail, wait_for_status
-from numeraud.cli.starter import handler_name
-from numeraud.common.config_file import load
-from numeraud.common.kinds import TOURNAMENT_KINDS
-from numeraud.common.processes import cmdline, process_alive
-from numeraud.control.client import ControlClient
-from numeraud.sandbox import Sandbox, SandboxOptions
-from numeraud.supervisor.store import Store
-from numeraud.supervisor.store_records import StoredEvent
-from tests.fixtures import JsonReceiver
-from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKER = "bench.chaosrun.checker:Checker"
@@ -75,25 +47,24 @@ Figures = dict[str, int | float]
 
 
 def find_secrets(paths: Iterable[Path], secrets: Iterable[str]) -> int:
-    """How many times any of ``secrets`` occurs in the files at ``paths`` (directories walked).
-
-    Files are read as bytes, so a database, a WAL file or a log line is searched alike.
-    """
-    needles = [s.encode() for s in secrets if s]
+    """How many (file, secret) pairs there are where a file under ``paths`` (directories walked;
+    a database, its WAL and a log alike read as bytes) holds the secret. Each is named on stderr."""
+    wanted = [s for s in secrets if s]
     found = 0
-    for path in paths:
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-        elif path.is_file():
-            files = [path]
+    for top in paths:
+        if top.is_dir():
+            files = sorted(p for p in top.rglob("*") if p.is_file() and not p.is_symlink())
         else:
-            continue
-        for file in files:
+            files = [top] if top.is_file() else []
+        for path in files:
             try:
-                data = file.read_bytes()
+                data = path.read_bytes()
             except OSError:
                 continue
-            found += sum(data.count(needle) for needle in needles)
+            for secret in wanted:
+                if secret.encode() in data:
+                    found += 1
+                    print(f"secret leak: {path} holds {secret[:6]}...", file=sys.stderr, flush=True)
     return found
 
 
@@ -117,24 +88,6 @@ class Secrets:
     def values(self) -> list[str]:
         """The strings searched for."""
         return [self.secret_key, self.notify_token]
-
-
-@dataclass
-class RigOptions:
-    """What a scenario's installation has."""
-
-    models: int = 3
-    uploader: bool = True
-    notifier: bool = True
-    checkers: int = 1
-    poll: float = 0.2
-    window: float = 3600.0
-    #: Sandbox rounds polled (False: no [numerai] at all, the load scenario's bus-only rig).
-    follow: bool = True
-    #: Failures before a handler is parked: high, as kills are not the handler's fault.
-    max_attempts: int = 100
-    uploader_retry: float = 0.2
-    watchdog_usec: int = 0
 
 
 class Watchdog:
@@ -170,426 +123,3 @@ class Watchdog:
         self.thread.join(timeout=2)
         self.sock.close()
         self.path.unlink(missing_ok=True)
-
-
-class Rig:
-    """One scenario's numeraud installation on its own sandbox (see the module docstring)."""
-
-    def __init__(self, workdir: Path, seed: int, options: RigOptions) -> None:
-        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))  # the sandbox: errors only
-        self.root = workdir
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.options = options
-        self.secrets = Secrets()
-        self.models = [f"chaos_{chr(ord('a') + i)}" for i in range(options.models)]
-        self.model_handlers = [handler_name(m) for m in self.models]
-        self.checkers = [f"check-{i}" for i in range(options.checkers)]
-        self.armed = self.root / "armed"
-        self.armed.mkdir(exist_ok=True)
-        self.records = self.root / "records"
-        self.records.mkdir(exist_ok=True)
-        self.log = self.root / "numeraud.log"
-        self.ctl_dir = self.root / "ctl"
-        self.ctl_dir.mkdir(exist_ok=True)
-        self.sandbox = Sandbox(
-            SandboxOptions(
-                data_dir=self.root / "sandbox",
-                size="tiny",
-                seed=seed,
-                public_id=self.secrets.public_id,
-                secret_key=self.secrets.secret_key,
-                models=tuple(self.models) or ("chaos_a",),
-                window=options.window,
-                versions=("v5.2",),  # the kills scenario releases v5.3, v5.4, ...
-            )
-        )
-        self.receiver: JsonReceiver | None = None
-        self.watchdog: Watchdog | None = None
-        self.daemon: Daemon | None = None
-        self.supervisor_starts = 0
-        self.config = self.root / "numeraud.toml"
-        self._armed: list[str] = []
-
-    # -- set-up ----------------------------------------------------------------------------------
-
-    def __enter__(self) -> Rig:
-        self.sandbox.start()
-        self.receiver = JsonReceiver()
-        if self.options.watchdog_usec:
-            self.watchdog = Watchdog(self.root / "notify.sock")
-        self.write_config()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self.sandbox.stop()
-        if self.receiver is not None:
-            self.receiver.close()
-        if self.watchdog is not None:
-            self.watchdog.close()
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.state_dir / "data"
-
-    @property
-    def database(self) -> Path:
-        return self.state_dir / "numeraud.db"
-
-    def write_config(self) -> None:
-        """The installation's TOML (secrets in key files and the environment, never here)."""
-        o = self.options
-        keys = self.root / "keys"
-        keys.mkdir(mode=0o700, exist_ok=True)
-        for name, value in (("public_id", self.secrets.public_id), ("secret_key", self.secrets.secret_key)):
-            (keys / name).write_text(value + "\n")
-            (keys / name).chmod(0o600)
-        lines = [
-            f'[paths]\nstate_dir = "{self.state_dir}"\nruntime_dir = "{self.root}/run"\ndata_dir = "{self.data_dir}"\n'
-        ]
-        if o.follow:
-            lines.append(
-                f'[numerai]\napi_url = "{self.sandbox.url}"\n\n[data]\nversion = "latest"\n'
-                'training_files = ["features.json", "train.parquet"]\nlive_files = ["live.parquet"]\n\n'
-                f"[poll]\nidle_interval = {o.poll}\nfast_interval = {o.poll}\n"
-            )
-        else:
-            lines.append("[poll]\nenabled = false\n")
-        common = f"max_attempts = {o.max_attempts}\nretry_backoff = 0.05\nretry_backoff_max = 0.5\n"
-        for model, name in zip(self.models, self.model_handlers, strict=True):
-            lines.append(
-                f'[handlers.{name}]\nclass = "numeraud_handlers.model:ModelHandler"\n{common}'
-                f'options = {{ model = "{model}", feature_set = "small", era_step = 1, '
-                "params = { max_iter = 10, max_leaf_nodes = 7, random_state = 0 } }\n"
-            )
-        if o.uploader and self.models:
-            mapping = ", ".join(f'"{m}" = "{m}"' for m in self.models)
-            after = ", ".join(f'"{n}"' for n in self.model_handlers)
-            lines.append(
-                f'[handlers.uploader]\nclass = "numeraud_handlers.uploader:UploaderHandler"\nafter = [{after}]\n'
-                f'{common}options = {{ models = {{ {mapping} }}, public_id_file = "{keys / "public_id"}", '
-                f'secret_key_file = "{keys / "secret_key"}", retry_base = {o.uploader_retry}, retry_cap = 2.0 }}\n'
-            )
-        if o.notifier:
-            lines.append(
-                f'[handlers.notifier]\nclass = "numeraud_handlers.notifier:NotifierHandler"\n{common}'
-                "options = { min_interval = 0 }\n"
-            )
-        for name in self.checkers:
-            lines.append(
-                f'[handlers.{name}]\nclass = "{CHECKER}"\n{common}'
-                f'options = {{ record = "{self.records / name}.jsonl", data_dir = "{self.data_dir}", '
-                f'sandbox_dir = "{self.root / "sandbox"}" }}\n'
-            )
-        self.config.write_text("\n".join(lines))
-
-    def env(self) -> dict[str, str]:
-        """What the supervisor (and so every handler it spawns) gets in its environment."""
-        env = {"NUMERAUD_FAILPOINT_DIR": str(self.armed), "NUMERAUD_LOG_LEVEL": "info"}
-        if self.receiver is not None:
-            env["NUMERAUD_NOTIFY_URLS"] = self.secrets.notify_url(self.receiver.port)
-        if self.watchdog is not None:
-            env |= {"NOTIFY_SOCKET": str(self.watchdog.path), "WATCHDOG_USEC": str(self.options.watchdog_usec)}
-        return env
-
-    # -- the supervisor ----------------------------------------------------------------------------
-
-    def start(self, timeout: float = 120.0) -> dict[str, Any]:
-        """Start ``numeraud run --spawn-handlers``; return its status once every handler is connected."""
-        self.daemon = start_daemon(self.config, self.log, self.env())
-        self.supervisor_starts += 1
-        return wait_for_status(self.daemon, time.monotonic() + timeout)
-
-    def stop(self) -> None:
-        """Stop the supervisor and its handlers (SIGTERM, then SIGKILL)."""
-        if self.daemon is not None:
-            self.daemon.stop()
-            self.daemon = None
-
-    def supervisor(self) -> Daemon:
-        if self.daemon is None:
-            raise RuntimeError("the supervisor is not running")
-        return self.daemon
-
-    def kill_supervisor(self, timeout: float = 30.0) -> int:
-        """SIGKILL the supervisor now; its handlers die with it (PR_SET_PDEATHSIG)."""
-        daemon = self.supervisor()
-        with contextlib.suppress(ProcessLookupError):
-            daemon.process.send_signal(signal.SIGKILL)
-        return self.reap(timeout)
-
-    def reap(self, timeout: float = 30.0) -> int:
-        """Wait for the supervisor to have exited (a failpoint SIGKILLs it); its exit code."""
-        daemon = self.supervisor()
-        code = daemon.process.wait(timeout=timeout)
-        wait_for(
-            lambda: not any(process_alive(pid) for pid in daemon.handler_pids if self._ours(pid)),
-            30.0,
-            "the killed supervisor's handlers to die with it",
-        )
-        self.daemon = None
-        return code
-
-    def _ours(self, pid: int) -> bool:
-        return str(self.config).encode() in cmdline(pid)
-
-    def status(self, timeout: float = 5.0) -> dict[str, Any]:
-        return self.supervisor().status(timeout=timeout)
-
-    def try_status(self) -> dict[str, Any] | None:
-        try:
-            return self.status(timeout=2.0)
-        except Exception:
-            return None
-
-    def check_alive(self) -> None:
-        self.supervisor().check_alive()
-
-    def append(self, kind: str, round_: int, **payload: Any) -> int:
-        """An event appended through the control API (``numeraudctl append``)."""
-        reply = ControlClient(load(self.config).bus.control_endpoint, timeout=5.0).call(
-            "append", kind=kind, round=round_, payload=payload
-        )
-        return int(reply["seq"])
-
-    def handler_pid(self, name: str) -> int | None:
-        """The pid of handler ``name``'s process, checked against its command line."""
-        status = self.try_status() or {}
-        pid = (status.get("spawned", {}).get(name) or {}).get("pid")
-        if isinstance(pid, int) and process_alive(pid) and f"\0{name}\0".encode() in cmdline(pid):
-            return pid
-        return None
-
-    def kill_handler(self, name: str) -> bool:
-        """SIGKILL handler ``name``'s process (the spawner restarts it); whether one was killed."""
-        pid = self.handler_pid(name)
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return False
-        return True
-
-    # -- failpoints ------------------------------------------------------------------------------
-
-    def arm(self, name: str) -> None:
-        """Arm a failpoint: the first process to reach it is SIGKILLed there."""
-        (self.armed / name).touch()
-        self._armed.append(name)
-
-    def armed_names(self) -> list[str]:
-        """The failpoints armed since the last :meth:`disarm_all` (fired or not)."""
-        return list(self._armed)
-
-    def is_armed(self, name: str) -> bool:
-        return (self.armed / name).exists()
-
-    def disarm_all(self) -> list[str]:
-        """Remove every armed failpoint; returns those that never fired."""
-        left = sorted(p.name for p in self.armed.iterdir())
-        for name in left:
-            (self.armed / name).unlink(missing_ok=True)
-        self._armed.clear()
-        return left
-
-    # -- rounds ----------------------------------------------------------------------------------
-
-    def current_round(self) -> int:
-        return int(self.sandbox.core.current_round().number)
-
-    def open_round(self) -> int:
-        return self.sandbox.open_round(window=self.options.window)
-
-    def events(self) -> list[StoredEvent]:
-        """The whole event log, read-only."""
-        if not self.database.exists():
-            return []
-        store = Store(self.database, read_only=True)
-        try:
-            out: list[StoredEvent] = []
-            while batch := store.events(after=out[-1].seq if out else 0, limit=5000):
-                out += batch
-            return out
-        finally:
-            store.close()
-
-    def accepted(self) -> Counter[tuple[int, str]]:
-        """Accepted uploads per (round, model), as the sandbox (Numerai) saw them."""
-        return Counter((int(u["round"]), str(u["model"])) for u in self.sandbox.uploads() if u["accepted"])
-
-    def outcome(self, number: int, events: list[StoredEvent] | None = None) -> dict[str, str]:
-        """Per model of round ``number``: ``uploaded``, ``missed: reason``, or ``pending``."""
-        events = self.events() if events is None else events
-        accepted = self.accepted()
-        confirmed = {
-            str(e.payload.get("model")) for e in events if e.kind == "submission_uploaded" and e.round == number
-        }
-        reported = {
-            str(e.payload.get("model")): f"{e.kind}: {e.payload.get('reason')}"
-            for e in events
-            if e.kind in ("submission_missed", "submission_failed") and e.round == number and e.payload.get("reason")
-        }
-        missed_round = [e for e in events if e.kind == "round_missed" and e.round == number]
-        out = {}
-        for model in self.models:
-            if accepted[(number, model)] and model in confirmed:
-                out[model] = "uploaded"
-            elif model in reported:
-                out[model] = f"missed: {reported[model]}"
-            elif missed_round:
-                out[model] = f"missed: round_missed: {missed_round[0].payload.get('reason')}"
-            else:
-                out[model] = "pending"
-        return out
-
-    def caught_up(self) -> bool:
-        """Every handler acked the whole log and holds nothing."""
-        status = self.try_status()
-        if not status:
-            return False
-        head = status.get("head_seq")
-        handlers = status.get("handlers", {})
-        return bool(handlers) and all(
-            h.get("acked_seq") == head and h.get("in_flight") is None and h.get("connected") for h in handlers.values()
-        )
-
-    def blocked(self) -> list[str]:
-        status = self.try_status() or {}
-        return sorted(n for n, h in status.get("handlers", {}).items() if h.get("state") == "blocked")
-
-    def wait_round(self, number: int, timeout: float = 180.0, *, during: Callable[[], None] | None = None) -> bool:
-        """Wait until every model of round ``number`` is uploaded (or reported missed) and every
-        handler caught up; ``during`` runs at each look. False after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if during is not None:
-                during()
-            if self.daemon is not None:
-                self.check_alive()
-            done = "pending" not in self.outcome(number).values() if self.models else True
-            if done and self.caught_up():
-                return True
-            if self.blocked():
-                say(f"blocked handlers {self.blocked()} in round {number}")
-                return False
-            time.sleep(0.1)
-        say(f"round {number} not done after {timeout:g} s: {self.outcome(number)}; log {self.log}:\n{tail(self.log)}")
-        return False
-
-    # -- checks ----------------------------------------------------------------------------------
-
-    def deliveries(self, name: str) -> list[dict[str, Any]]:
-        path = self.records / f"{name}.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                out.append(json.loads(line))
-        return out
-
-    def integrity(self) -> int:
-        """1 if ``PRAGMA integrity_check`` of the event log fails (run while no process writes it)."""
-        if not self.database.exists():
-            return 0
-        try:
-            db = sqlite3.connect(self.database)
-            try:
-                rows = db.execute("PRAGMA integrity_check").fetchall()
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
-            say(f"integrity_check could not run: {exc}")
-            return 1
-        if rows != [("ok",)]:
-            say(f"integrity_check: {rows[:5]}")
-            return 1
-        return 0
-
-    def check(self, rounds: Iterable[int], *, reported_ok: bool = False) -> Figures:
-        """The loss/duplicate/order/upload/partial counts over the whole run (see the module docstring).
-
-        With ``reported_ok`` a model reported missed or failed with the reason (as a fault may
-        make Numerai refuse it) is not counted as not uploaded.
-        """
-        events = self.events()
-        head = events[-1].seq if events else 0
-        seqs = [e.seq for e in events]
-        lost = len(set(range(1, head + 1)) - set(seqs))
-        out_of_order = partial = 0
-        for name in self.checkers:
-            delivered = self.deliveries(name)
-            last = top = 0
-            for record in delivered:
-                seq = int(record["seq"])
-                if seq not in (last, top + 1):
-                    out_of_order += 1
-                    say(f"{name}: seq {seq} after {last} (highest {top})")
-                last, top = seq, max(top, seq)
-                bad = {f: why for f, why in record.get("files", {}).items() if why}
-                if bad:
-                    partial += len(bad)
-                    say(f"{name}: event {seq} ({record['kind']}) was given bad files: {bad}")
-            missing = set(range(1, head + 1)) - {int(r["seq"]) for r in delivered}
-            if missing:
-                say(f"{name} never got events {sorted(missing)[:10]}")
-            lost += len(missing)
-        tournament = Counter((e.kind, e.round) for e in events if e.kind in TOURNAMENT_KINDS)
-        duplicated = sum(n - 1 for n in tournament.values() if n > 1)
-        confirmations = Counter(
-            (e.round, str(e.payload.get("model"))) for e in events if e.kind == "submission_uploaded"
-        )
-        duplicated += sum(n - 1 for n in confirmations.values() if n > 1)
-        accepted = self.accepted()
-        uploads_duplicated = sum(n - 1 for n in accepted.values() if n > 1)
-        missed = not_processed = 0
-        for number in rounds:
-            outcome = self.outcome(number, events)
-            if not all((kind, number) in tournament for kind in ("round_begin", "new_tournament_data", "cleanup")):
-                not_processed += 1
-                say(f"round {number} was not processed: {sorted(k for k, r in tournament if r == number)}")
-            for model in self.models:
-                if not accepted[(number, model)] and reported_ok and outcome[model].startswith("missed: "):
-                    say(f"round {number}: {model} {outcome[model]}")
-                elif not accepted[(number, model)]:
-                    missed += 1
-                    say(f"round {number}: {model} not uploaded while the window was open")
-                elif (number, model) not in confirmations:
-                    lost += 1
-                    say(f"round {number}: {model} uploaded but no submission_uploaded event")
-        return {
-            "events_lost": lost,
-            "events_duplicated": duplicated,
-            "out_of_order": out_of_order,
-            "uploads_duplicated": uploads_duplicated,
-            "uploads_missed_in_window": missed,
-            "partial_files_seen": partial,
-            "rounds_not_processed": not_processed,
-        }
-
-    def leaks(self) -> int:
-        """Secrets found in the logs, numeraudctl's output (text and --json), the event log, the
-        handlers' state (state files, ledger, models) and the records; run at the scenario's end."""
-        env = {k: v for k, v in os.environ.items() if k not in ("NUMERAUD_NOTIFY_URLS", "NUMERAI_SECRET_KEY")}
-        env["PYTHONPATH"] = str(ROOT)
-        for args in (["status"], ["--json", "status"], ["events", "--limit", "10000"], ["--json", "events"]):
-            done = subprocess.run(
-                [sys.executable, "-m", "numeraud.cli.ctl", "--config", str(self.config), *args],
-                capture_output=True,
-                env=env,
-                timeout=60,
-                check=False,
-            )
-            name = "_".join(a.strip("-") for a in args)
-            (self.ctl_dir / f"{name}.out").write_bytes(done.stdout + done.stderr)
-        found = find_secrets([self.log, self.ctl_dir, self.state_dir, self.records], self.secrets.values())
-        if found:
-            say(f"{found} secret(s) found under {self.root}")
-        return found

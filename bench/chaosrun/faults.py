@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.chaosrun.common import Figures, Rig, RigOptions, say
+from bench.chaosrun import audit
+from bench.chaosrun.common import Figures, say
+from bench.chaosrun.rig import Rig, RigOptions
 from numeraud.sandbox.faults import FAULT_KINDS, FILE_ONLY_KINDS
 
 ROUTES = (
@@ -101,8 +103,8 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
             done = rig.wait_round(number, timeout=240.0)
             left = {(r["kind"], r["route"]): int(r["fired"]) for r in rig.sandbox.core.faults.rules()}
             rig.sandbox.clear_faults()
-            outcome = rig.outcome(number)
-            uploads = rig.accepted()
+            outcome = audit.round_outcome(rig, number)
+            uploads = audit.accepted_uploads(rig)
             assert rig.watchdog is not None
             gap = rig.watchdog.longest_gap(begun, time.monotonic())
             alive = rig.supervisor().process.poll() is None and rig.supervisor().process.pid == pid
@@ -123,9 +125,9 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
                     say(f"fault case {case} NOT survived: {why}")
             names = ", ".join(f"{r['kind']}@{r['route']}" for r in rules)
             say(f"faults: round {number}: {names} ({tried} tried, {survived} survived)")
-        figures = rig.check(rounds, reported_ok=True)
+        figures = audit.check(rig, rounds, reported_ok=True)
         rig.stop()
-        figures["secret_leaks"] = rig.leaks()
+        figures["secret_leaks"] = audit.leaks(rig)
     return figures | {
         "fault_cases_tried": tried,
         "fault_cases_survived": survived,

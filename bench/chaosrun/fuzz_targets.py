@@ -4,7 +4,8 @@ frames|control -runs=N``.
 ``frames``: the bus's frame decoder (:func:`numeraud.common.protocol.decode`) must answer any bytes
 with a message or a :class:`~numeraud.common.protocol.ProtocolError`, nothing else.
 ``control``: a real supervisor (its store, sockets, dispatcher, in a temporary directory) answers
-each input on its control socket; the reply must be a JSON envelope and never ``internal`` (an
+each input as its loop answers a control request (:func:`~numeraud.supervisor.control_plane.reply_to`
+with the commands run on it); the reply must be a JSON envelope and never ``internal`` (an
 exception escaping a command), and garbage must not move the log's head.
 """
 
@@ -21,6 +22,8 @@ import atheris
 
 with atheris.instrument_imports():
     from numeraud.common import config_file, protocol
+    from numeraud.control.commands import dispatch
+    from numeraud.supervisor.control_plane import reply_to
     from numeraud.supervisor.loop import Supervisor
 
 from numeraud.common.logs import get_logger
@@ -42,8 +45,6 @@ def _frames(data: bytes) -> None:
 
 class _Control:
     def __init__(self) -> None:
-        import zmq  # noqa: PLC0415
-
         self.root = Path(tempfile.mkdtemp(prefix="ncf-", dir="/tmp"))
         cfg = config_file.parse(
             {
@@ -54,21 +55,15 @@ class _Control:
         )
         self.supervisor = Supervisor(cfg, log=get_logger("fuzz"))
         self.supervisor.start()
-        self.client = zmq.Context().socket(zmq.DEALER)
-        self.client.setsockopt(zmq.IDENTITY, b"fuzz")
-        self.client.connect(cfg.bus.control_endpoint)
         self.head = self.supervisor._dispatcher().head
 
     def __call__(self, data: bytes) -> None:
         sup = self.supervisor
-        assert sup.sockets is not None
-        sup._on_control(sup.sockets.control, [b"fuzz", data], 0.0)
-        if self.client.poll(2000):
-            reply: Any = json.loads(self.client.recv())
-            if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
-                raise AssertionError(f"not an envelope: {reply!r}")
-            if reply.get("error", {}).get("code") == "internal":
-                raise AssertionError(f"internal error for {data[:200]!r}: {reply}")
+        reply: Any = json.loads(reply_to(sup.log, data, lambda command, args: dispatch(sup, command, args)))
+        if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+            raise AssertionError(f"not an envelope: {reply!r}")
+        if reply.get("error", {}).get("code") == "internal":
+            raise AssertionError(f"internal error for {data[:200]!r}: {reply}")
         is_append = b"append" in data
         if not is_append and sup._dispatcher().head != self.head:
             raise AssertionError(f"garbage moved the log's head: {data[:200]!r}")

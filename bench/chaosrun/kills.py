@@ -17,7 +17,9 @@ import random
 import time
 from pathlib import Path
 
-from bench.chaosrun.common import HANDLER_FAILPOINTS, Figures, Rig, RigOptions, say
+from bench.chaosrun import audit
+from bench.chaosrun.common import HANDLER_FAILPOINTS, Figures, say
+from bench.chaosrun.rig import Rig, RigOptions
 
 
 def run(quick: bool, seed: int, workdir: Path) -> Figures:
@@ -74,9 +76,9 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
                 versions += 1
                 rig.sandbox.release_dataset(f"v5.{2 + versions}")
             number = rig.open_round()
-        figures = rig.check(rounds)
+        figures = audit.check(rig, rounds)
         rig.stop()
-        figures["secret_leaks"] = rig.leaks()
+        figures["secret_leaks"] = audit.leaks(rig)
     figures |= {
         "handler_kills": named + random_kills,
         "handler_kills_named": named,

@@ -17,7 +17,9 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.chaosrun.common import Figures, Rig, RigOptions, say
+from bench.chaosrun import audit
+from bench.chaosrun.common import Figures, say
+from bench.chaosrun.rig import Rig, RigOptions
 from numeraud.common.config_file import load
 from numeraud.control.client import ControlClient
 from numeraud.supervisor.store import Store
@@ -68,9 +70,9 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
         drained = time.monotonic() - started
         peak = peak_rss_mb(pid)
         say(f"load: drained={done} in {drained:.1f} s; status median {statistics.median(timings):.1f} ms")
-        figures = rig.check([])
+        figures = audit.check(rig, [])
         rig.stop()
-        figures["secret_leaks"] = rig.leaks()
+        figures["secret_leaks"] = audit.leaks(rig)
     return figures | {
         "load_handlers": handlers,
         "load_backlog": backlog,

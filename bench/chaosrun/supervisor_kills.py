@@ -19,7 +19,9 @@ import random
 import time
 from pathlib import Path
 
-from bench.chaosrun.common import Figures, Rig, RigOptions, say
+from bench.chaosrun import audit
+from bench.chaosrun.common import Figures, say
+from bench.chaosrun.rig import Rig, RigOptions
 from numeraud.control import ControlError
 from numeraud.control.client import NoReply, NotRunning
 
@@ -76,16 +78,16 @@ def run(quick: bool, seed: int, workdir: Path) -> Figures:
             rig.disarm_all()
             if code == -9:
                 kills += 1
-            integrity += rig.integrity()
+            integrity += audit.integrity(rig)
             rig.start()
             ok = rig.wait_round(rounds[-1])
             say(f"supervisor kills: {kills} ({moment}: exit {code}); round {rounds[-1]} {'done' if ok else 'NOT DONE'}")
         rounds.append(rig.open_round())
         rig.wait_round(rounds[-1])
-        figures = rig.check(rounds)
+        figures = audit.check(rig, rounds)
         rig.stop()
-        integrity += rig.integrity()
-        figures["secret_leaks"] = rig.leaks()
+        integrity += audit.integrity(rig)
+        figures["secret_leaks"] = audit.leaks(rig)
     figures |= {
         "supervisor_kills": kills,
         "integrity_failures": integrity,

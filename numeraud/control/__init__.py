@@ -63,6 +63,22 @@ class ControlTarget(Protocol):
         """A command served by an extra part of the supervisor (the follower)."""
 
 
+def parse_request(body: bytes) -> tuple[Any, str, dict[str, Any]]:
+    """A request's ``(id, command, args)``; :class:`ControlError` ``bad_request`` when it is not one."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise ControlError("bad_request", "request too large")
+    try:
+        request = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ControlError("bad_request", "request is not JSON") from None
+    if not isinstance(request, dict):
+        raise ControlError("bad_request", "request must be a JSON object")
+    command, args = request.get("command"), request.get("args", {})
+    if not isinstance(command, str) or not isinstance(args, dict):
+        raise ControlError("bad_request", "need a string command and an object args")
+    return request.get("id"), command, args
+
+
 def reply_ok(request_id: Any, result: Any) -> bytes:
     """Encode a success reply."""
     return json.dumps({"id": request_id, "ok": True, "result": result}).encode()

@@ -1,17 +1,19 @@
 """The supervisor's control plane: the JSON requests of ``numeraudctl`` and what they do.
 
 :class:`ControlPlane` is the part of :class:`~numeraud.supervisor.loop.Supervisor` that answers
-the control socket (one module per command in :mod:`numeraud.control.commands`); every command
-runs on the loop's thread and writes the log only through the dispatcher's API. The loop pumps
-after the request, so an appended or retried event goes out on the same pass.
+the control socket (one module per command in :mod:`numeraud.control.commands`). The control
+thread (:mod:`numeraud.supervisor.control_server`) hands each command to the loop (``version``
+and ``events`` it answers itself), where it runs on the loop's thread and writes the log only
+through the dispatcher's API; the status snapshot the control thread falls back on is refreshed
+before the answer goes back. The loop pumps after the request, so an appended or retried event goes out on the
+same pass.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -22,6 +24,25 @@ from numeraud.control.commands import dispatch as dispatch_command
 from numeraud.supervisor.dispatcher import Dispatcher
 from numeraud.supervisor.session_actions import Reject
 from numeraud.supervisor.store_connection import StoreError
+
+if TYPE_CHECKING:
+    from numeraud.supervisor.control_server import ControlServer
+
+
+def reply_to(log: Any, body: bytes, run: Callable[[str, dict[str, Any]], Any]) -> bytes:
+    """The encoded reply to the request ``body``: what ``run(command, args)`` returns, or its error
+    (a :class:`~numeraud.control.ControlError`'s code, ``store_unavailable``, or ``internal``, logged)."""
+    request_id: Any = None
+    try:
+        request_id, command, args = control.parse_request(body)
+        return control.reply_ok(request_id, run(command, args))
+    except control.ControlError as exc:
+        return control.reply_error(request_id, exc.code, exc.message)
+    except StoreError as exc:
+        return control.reply_error(request_id, "store_unavailable", str(exc))
+    except Exception as exc:
+        log.exception("control command failed")
+        return control.reply_error(request_id, "internal", f"{type(exc).__name__}: {exc}")
 
 
 class SupervisorError(Exception):
@@ -36,6 +57,7 @@ class ControlPlane:
     clock: Callable[[], float]
     started_at: float
     dispatcher: Dispatcher | None
+    control_server: ControlServer | None
     timers: list[Any]
     status_sections: dict[str, Callable[[], Any]]
     hooks: dict[str, Callable[[Mapping[str, Any]], Any]]
@@ -45,35 +67,15 @@ class ControlPlane:
         raise NotImplementedError
 
     def _on_control(self, sock: zmq.Socket[Any], frames: list[bytes], now: float) -> None:
-        """Answer one control request (``[identity, ..., JSON body]``) on ``sock``."""
+        """Answer one control request (``[routing frames..., JSON body]``) on ``sock``, with the
+        same routing frames (the control thread's token and the client's identity)."""
         if len(frames) < 2:
             return
-        identity, body = frames[0], frames[-1]
-        request_id: Any = None
+        reply = reply_to(self.log, frames[-1], lambda command, args: dispatch_command(self, command, args))
+        if self.control_server is not None:  # the snapshot shows what the command did, or this status
+            self.control_server.publish(self.control_status)
         try:
-            if len(body) > control.MAX_REQUEST_BYTES:
-                raise control.ControlError("bad_request", "request too large")
-            try:
-                request = json.loads(body)
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                raise control.ControlError("bad_request", "request is not JSON") from None
-            if not isinstance(request, dict):
-                raise control.ControlError("bad_request", "request must be a JSON object")
-            request_id = request.get("id")
-            command, args = request.get("command"), request.get("args", {})
-            if not isinstance(command, str) or not isinstance(args, dict):
-                raise control.ControlError("bad_request", "need a string command and an object args")
-            result = dispatch_command(self, command, args)
-            reply = control.reply_ok(request_id, result)
-        except control.ControlError as exc:
-            reply = control.reply_error(request_id, exc.code, exc.message)
-        except StoreError as exc:
-            reply = control.reply_error(request_id, "store_unavailable", str(exc))
-        except Exception as exc:
-            self.log.exception("control command failed")
-            reply = control.reply_error(request_id, "internal", f"{type(exc).__name__}: {exc}")
-        try:
-            sock.send_multipart([identity, reply], zmq.NOBLOCK)
+            sock.send_multipart([*frames[:-1], reply], zmq.NOBLOCK)
         except zmq.ZMQError:
             self.log.info("control client went away before its reply")
 

@@ -33,6 +33,7 @@ from numeraud.common.config import Config
 from numeraud.common.failpoints import Failpoints
 from numeraud.common.notify import Notifier
 from numeraud.supervisor.control_plane import ControlPlane, SupervisorError
+from numeraud.supervisor.control_server import SNAPSHOT_EVERY, ControlServer
 from numeraud.supervisor.dispatcher import Dispatcher
 from numeraud.supervisor.sockets import SocketsError, SupervisorSockets, lock_state_dir
 from numeraud.supervisor.store import Store, StoreError
@@ -97,6 +98,7 @@ class Supervisor(ControlPlane):
         self._wake_w: socket.socket | None = None
         self.store: Store | None = None
         self.dispatcher: Dispatcher | None = None
+        self.control_server: ControlServer | None = None
         self.started_at = 0.0
 
     # ---- lifecycle ----
@@ -130,6 +132,11 @@ class Supervisor(ControlPlane):
                 self.close()
                 raise SupervisorError(f"start-up failed: {exc}") from None
         self.started_at = self.clock()
+        self.control_server = ControlServer(
+            self.sockets.context, self.sockets.control, paths.database, self.log.bind(component="control")
+        )
+        self.control_server.publish(self.control_status)
+        self.control_server.start()
         self.log.info(
             "supervisor ready",
             pid=os.getpid(),
@@ -172,6 +179,9 @@ class Supervisor(ControlPlane):
         self.notifier.stopping(f"stopping: {reason}")
         if self.dispatcher is not None:
             self.dispatcher.goodbye(self.clock(), "supervisor stopping")
+        if self.control_server is not None:
+            self.control_server.stop()
+            self.control_server = None
         if self.sockets is not None:
             # A socket file left behind would look like a supervisor that no longer answers
             # (numeraudctl, numeraud doctor); the next start binds it afresh. Still under the state lock.
@@ -214,9 +224,10 @@ class Supervisor(ControlPlane):
 
     def _loop(self) -> None:
         dispatcher = self._dispatcher()
-        if self.sockets is None or self._wake_r is None:
+        if self.sockets is None or self._wake_r is None or self.control_server is None:
             raise SupervisorError("start() was not called")
-        bus, ctl, wake = self.sockets.bus, self.sockets.control, self._wake_r
+        server = self.control_server
+        bus, ctl, wake = self.sockets.bus, server.loop_end, self._wake_r
         poller = zmq.Poller()
         poller.register(bus, zmq.POLLIN)
         poller.register(ctl, zmq.POLLIN)
@@ -228,6 +239,7 @@ class Supervisor(ControlPlane):
         next_tick = self.clock()
         tick_every = min(0.25, self.config.bus.heartbeat_interval / 2)
         self.add_timer("store-probe", 1.0, lambda _now: dispatcher.probe_store(), first=1.0)
+        self.add_timer("status-snapshot", SNAPSHOT_EVERY, lambda _now: server.publish(self.control_status))
         # Draining the bus before committing lets the ACKs of several handlers share one commit.
         # With one handler there is nothing to share: one message per pass, and no ZMQ_EVENTS
         # syscall between its ACK and the commit (the next poll looks anyway).
@@ -255,7 +267,7 @@ class Supervisor(ControlPlane):
                         break
                     if len(frames) >= 2:
                         dispatcher.on_frames(frames[0], frames[1:], now)
-            if ctl in ready:
+            if ctl in ready:  # commands the control thread handed over (the ones that change things)
                 for _ in range(BATCH):
                     if not cast(int, ctl.get(_EVENTS)) & _POLLIN:
                         break

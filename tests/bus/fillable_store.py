@@ -1,15 +1,18 @@
 """``python -m tests.bus.fillable_store --config FILE``: a real ``numeraud run`` whose SQLite file
-fills up on demand.
+fills up, or stalls, on demand.
 
 While the file ``<state_dir>/disk-full`` exists, every write transaction first sets SQLite's
 ``PRAGMA max_page_count`` to the pages the database has now, so a write that needs a page fails
 with a real SQLITE_FULL (what a full disk gives); once the file is gone the limit is lifted.
+While ``<state_dir>/stall-writes`` exists, every write transaction waits for it to go before it
+begins, as a commit waits for a busy disk's fsync: the loop's thread is held there.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,10 +25,12 @@ from numeraud.supervisor.store import Store
 
 
 class FillableStore(Store):
-    """A :class:`Store` whose database is full while a marker file exists."""
+    """A :class:`Store` whose database is full, or whose writes wait, while a marker file exists."""
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
+        while (self.path.parent / "stall-writes").exists():
+            time.sleep(0.01)
         if (self.path.parent / "disk-full").exists():
             pages = self._db.execute("PRAGMA page_count").fetchone()[0]
             self._db.execute(f"PRAGMA max_page_count = {pages}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,42 @@ def test_a_store_write_failure_shows_in_numeraudctl_status_as_degraded_and_recov
     logged = [line["event"] for line in bus.log_lines("supervisor.log")]
     assert "store failed; delivery stopped until it can be written" in logged
     assert "store writable again; delivery resumes" in logged
+
+
+def test_status_answers_from_the_snapshot_while_the_loop_waits_on_a_commit(bus: Bus) -> None:
+    bus.add_handler("a")
+    argv = [sys.executable, "-m", "tests.bus.fillable_store", "--config", str(bus.config_path)]
+    bus.supervisor = bus.spawn(argv, "supervisor.log")
+    wait_for(bus.try_status, what="the supervisor to answer")
+    fresh = bus.call("status")
+    assert "snapshot_age_s" not in fresh  # the loop answered it
+    stall = bus.root / "state" / "stall-writes"
+    stall.touch()
+    appended: dict[str, Any] = {}
+    writer = threading.Thread(
+        target=lambda: appended.update(bus.client(timeout=30).call("append", kind="round_begin", round=1))
+    )
+    writer.start()
+
+    def from_the_snapshot() -> tuple[dict[str, Any], float] | None:
+        started = time.monotonic()
+        status: dict[str, Any] = bus.client(timeout=5).call("status")
+        return (status, time.monotonic() - started) if "snapshot_age_s" in status else None
+
+    try:
+        # the loop is held in the append's commit: the control thread answers from the snapshot
+        status, answered = wait_for(from_the_snapshot, 20, "a status answered from the snapshot")
+        assert answered < 1.0
+        assert status["head_seq"] == fresh["head_seq"]  # not yet appended
+        assert writer.is_alive()  # the append waits for the loop
+        assert bus.call("version")["numeraud"]  # answered by the control thread too
+    finally:
+        stall.unlink()
+        writer.join(timeout=30)
+    assert appended["seq"] == fresh["head_seq"] + 1
+    after = bus.call("status")
+    assert "snapshot_age_s" not in after
+    assert after["head_seq"] == appended["seq"]
 
 
 def test_handler_blocked_is_in_the_log_right_after_the_nack_that_blocked_the_handler_and_only_once(
