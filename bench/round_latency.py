@@ -217,7 +217,9 @@ def run(args: argparse.Namespace, root: Path, out: Results) -> None:
     quiet = not args.verbose
     say = (lambda *_a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     say(f"[bench] sandbox --size full, train_rows={args.train_rows} in {root}")
-    options = SandboxOptions(data_dir=root / "sandbox", size="full", train_rows=args.train_rows, window=args.window)
+    options = SandboxOptions(
+        data_dir=root / "sandbox", size="full", train_rows=args.train_rows, window=args.window, versions=(VERSION,)
+    )
     names = [f"stamp-{i}" for i in range(args.handlers)]
     record = root / "stamps.jsonl"
     scratch = root / "scratch"

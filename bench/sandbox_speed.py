@@ -68,7 +68,10 @@ def main() -> None:
     parser.add_argument("--size", default="small", choices=("tiny", "small", "full"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch, Sandbox(SandboxOptions(Path(scratch), size=args.size)) as sandbox:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Sandbox(SandboxOptions(Path(scratch), size=args.size, versions=("v5.2",))) as sandbox,
+    ):
         _Floor.body = requests.post(sandbox.url, json=QUERY, timeout=10).content
         floor = ThreadingHTTPServer(("127.0.0.1", 0), _Floor)
         threading.Thread(target=floor.serve_forever, daemon=True).start()

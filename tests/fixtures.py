@@ -17,11 +17,15 @@ import pytest
 
 from numeraud.sandbox import Sandbox, SandboxOptions
 
+#: The one dataset version the shared fixtures publish, so that a test can release v5.3 (as the
+#: demo does) and "latest" means v5.2 until then. A default sandbox has every version Numerai lists.
+FIXTURE_VERSIONS = ("v5.2",)
+
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A tiny sandbox on a free loopback port, round 1 open."""
-    with Sandbox(SandboxOptions(data_dir=tmp_path / "sandbox", size="tiny")) as running:
+    """A tiny sandbox with v5.2 only on a free loopback port, round 1 open."""
+    with Sandbox(SandboxOptions(data_dir=tmp_path / "sandbox", size="tiny", versions=FIXTURE_VERSIONS)) as running:
         yield running
 
 
@@ -44,8 +48,9 @@ def public_napi(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> numerapi.N
 
 @pytest.fixture
 def small_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A sandbox with the demo's ``small`` data (files of a few MB)."""
-    with Sandbox(SandboxOptions(data_dir=tmp_path / "small-sandbox", size="small")) as running:
+    """A sandbox with the demo's ``small`` data (files of a few MB), v5.2 only."""
+    options = SandboxOptions(data_dir=tmp_path / "small-sandbox", size="small", versions=FIXTURE_VERSIONS)
+    with Sandbox(options) as running:
         yield running
 
 

@@ -218,7 +218,7 @@ def run(quick: bool, seed: int, workdir: Path) -> dict[str, int | float]:
     out["bad_config_cases"], out["bad_config_ok"] = bad_configs(quick, workdir / "configs", checks)
     root = short_root("nci-")
     try:
-        options = SandboxOptions(data_dir=workdir / "sandbox", size="tiny", seed=seed)
+        options = SandboxOptions(data_dir=workdir / "sandbox", size="tiny", seed=seed, versions=(VERSION,))
         with Sandbox(options) as sandbox:
             install = Installation(
                 root, env={"NUMERAI_PUBLIC_ID": options.public_id, "NUMERAI_SECRET_KEY": options.secret_key}

@@ -79,6 +79,7 @@ class Rig:
                 secret_key=self.secrets.secret_key,
                 models=tuple(self.models) or ("chaos_a",),
                 window=options.window,
+                versions=("v5.2",),  # the kills scenario releases v5.3, v5.4, ...
             )
         )
         self.receiver: JsonReceiver | None = None

@@ -1,7 +1,13 @@
 """The datasets the sandbox publishes: their names, files and ETags, releases and validation updates.
 
 The files themselves are written by :class:`~numeraud.sandbox.datagen.DatasetGenerator`; this is
-what Numerai's ``listDatasets``/``dataset`` answer and what ``/files`` may serve.
+what Numerai's ``listDatasets``/``dataset`` answer and what ``/files`` may serve. The first
+version is generated at start; every other version's files are generated the first time one of
+them is asked for (a round's live files too), so a sandbox with every version Numerai lists
+starts about as fast as one with a single version.
+
+Besides each version's own files, ``v4.3/meta_model.parquet`` (which Numerai's example code
+downloads) is served as the newest version's meta model; like Numerai, it is not listed.
 """
 
 from __future__ import annotations
@@ -14,20 +20,21 @@ from datetime import datetime
 from pathlib import Path
 
 from numeraud.common.datasets import is_version, version_key
-from numeraud.sandbox.datagen import DatasetGenerator
+from numeraud.sandbox.datagen import VERSION_FILES, DatasetGenerator
 from numeraud.sandbox.errors import AdminError, ApiError
 from numeraud.sandbox.records import Round, SandboxState
 
 #: The files of a version that every round shares.
-STATIC_FILES = (
-    "features.json",
-    "train.parquet",
-    "validation.parquet",
-    "validation_example_preds.parquet",
-    "meta_model.parquet",
+STATIC_FILES = VERSION_FILES
+#: The files of a version that each round has its own of (``live_<round>.parquet``, ...): (stem, suffix).
+PER_ROUND_FILES = (
+    ("live", ".parquet"),
+    ("live_example_preds", ".parquet"),
+    ("live_example_preds", ".csv"),
+    ("live_benchmark_models", ".parquet"),
 )
-#: The files of a version that each round has its own of (``live_<round>.parquet``, ...).
-PER_ROUND_FILES = ("live", "live_example_preds")
+#: Old names Numerai's example code still downloads → the file of the newest version served for them.
+LEGACY_FILES = {"v4.3/meta_model.parquet": "meta_model.parquet"}
 
 
 class DatasetCatalogue:
@@ -62,8 +69,8 @@ class DatasetCatalogue:
             versions = sorted(self.state.versions, key=version_key, reverse=True)
         names = []
         for version in versions:
-            names += [f"{version}/{name}" for name in STATIC_FILES]
-            names += [f"{version}/{stem}.parquet" for stem in PER_ROUND_FILES]
+            files = [*STATIC_FILES, *(f"{stem}{suffix}" for stem, suffix in PER_ROUND_FILES)]
+            names += [f"{version}/{name}" for name in sorted(files)]
         return names
 
     def resolve_dataset(self, filename: str, round_number: int | None, now: datetime) -> str:
@@ -78,13 +85,18 @@ class DatasetCatalogue:
         with self.lock:
             known = version in self.state.versions
             rounds = list(self.state.rounds)
+            newest = max(self.state.versions, key=version_key) if self.state.versions else None
+        if filename in LEGACY_FILES and newest is not None:
+            version, name = newest, LEGACY_FILES[filename]
+            known = True
         if not known or not name:
             raise ApiError(f"Dataset not found: {filename}")
         if name in STATIC_FILES:
-            return filename
+            self.generator.ensure_version(version)
+            return f"{version}/{name}"
         by_number = {r.number: r for r in rounds}
-        for stem in PER_ROUND_FILES:
-            match = re.fullmatch(rf"{stem}(?:_(\d+))?\.parquet", name)
+        for stem, suffix in PER_ROUND_FILES:
+            match = re.fullmatch(rf"{stem}(?:_(\d+))?{re.escape(suffix)}", name)
             if not match:
                 continue
             explicit = match.group(1) is not None or round_number is not None
@@ -99,7 +111,8 @@ class DatasetCatalogue:
                 raise ApiError(f"Dataset not found: {filename} (round {wanted} has not opened)")
             if explicit and not by_number[wanted].live_published(now):
                 raise ApiError(f"Dataset not found: {filename} (round {wanted}'s live data is not published yet)")
-            return f"{version}/{stem}_{wanted}.parquet"
+            self.generator.ensure_live(version, wanted)
+            return f"{version}/{stem}_{wanted}{suffix}"
         raise ApiError(f"Dataset not found: {filename}")
 
     def public_file(self, relative: str, now: datetime) -> Path | None:
@@ -111,13 +124,30 @@ class DatasetCatalogue:
         with self.lock:
             if version not in self.state.versions:
                 return None
-            per_round = re.fullmatch(rf"(?:{'|'.join(PER_ROUND_FILES)})_(\d+)\.parquet", name)
+            stems = "|".join(re.escape(f"{stem}_") + r"(\d+)" + re.escape(suffix) for stem, suffix in PER_ROUND_FILES)
+            per_round = re.fullmatch(stems, name)
             if per_round is not None:
-                number = int(per_round.group(1))
+                number = int(next(g for g in per_round.groups() if g is not None))
                 if any(r.number == number and not r.live_published(now) for r in self.state.rounds):
                     return None
+        self._ensure(version, name)
         path = self.data_dir / version / name
         return path if path.is_file() else None
+
+    def _ensure(self, version: str, name: str) -> None:
+        """Generate the file now if it is one that is generated on first request."""
+        if name in STATIC_FILES:
+            self.generator.ensure_version(version)
+            return
+        for stem, suffix in PER_ROUND_FILES:
+            match = re.fullmatch(rf"{stem}_(\d+){re.escape(suffix)}", name)
+            if match:
+                number = int(match.group(1))
+                with self.lock:
+                    opened = any(r.number == number for r in self.state.rounds)
+                if opened:
+                    self.generator.ensure_live(version, number)
+                return
 
     def etag(self, path: Path) -> str:
         """The file's ETag as S3 gives it for a single-part object: its MD5, quoted (cached)."""

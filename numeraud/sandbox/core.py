@@ -10,7 +10,8 @@ so the logic is tested without waiting for a real clock.
 * :mod:`~numeraud.sandbox.accounts`: API keys, models, webhooks (``Accounts``);
 * :mod:`~numeraud.sandbox.catalogue`: dataset names, files, releases (``DatasetCatalogue``);
 * :mod:`~numeraud.sandbox.submissions`: uploads and their validation (``Submissions``);
-* :mod:`~numeraud.sandbox.resolution`: scoring a closed round (``Resolver``).
+* :mod:`~numeraud.sandbox.resolution`: scoring a closed round (``Resolver``);
+* :mod:`~numeraud.sandbox.compute`: Model Upload pickles (``ComputeUploads``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pandas as pd
 from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.catalogue import DatasetCatalogue
 from numeraud.sandbox.clock import Schedule, VirtualClock
+from numeraud.sandbox.compute import ComputeUploads
 from numeraud.sandbox.datagen import DatasetGenerator
 from numeraud.sandbox.faults import FaultPlan
 from numeraud.sandbox.options import SandboxKey, SandboxOptions
@@ -52,9 +54,11 @@ class SandboxCore:
         self.requests: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.generator = DatasetGenerator(options.data_dir, options.size, options.seed, train_rows=options.train_rows)
         self.clock = clock or VirtualClock()
-        for version in options.versions:
-            self.generator.ensure_version(version)
-            self.state.versions.append(version)
+        # The first version (whose live files hold the universe and the truth scoring reads) is
+        # generated now; the others when first asked for (DatasetCatalogue), so starting takes
+        # about as long whatever the number of versions.
+        self.generator.ensure_version(options.versions[0])
+        self.state.versions.extend(options.versions)
         open_lock = threading.Lock()
         self.accounts = Accounts(options, self.state, self.lock)
         self.rounds = RoundBook(
@@ -83,6 +87,7 @@ class SandboxCore:
             current_round=self.rounds.current_round,
         )
         self.results = Resolver(self.state, lock=self.lock, generator=self.generator, find_round=self.rounds.find_round)
+        self.compute = ComputeUploads(options.data_dir, self.state, lock=self.lock, accounts=self.accounts)
 
     # -- the parts' state, as tests and the demo read it ----------------------------------------
 

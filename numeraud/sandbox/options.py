@@ -11,6 +11,8 @@ from numeraud.sandbox.errors import AdminError
 
 #: The scope Numerai requires of a key to upload predictions.
 UPLOAD_SCOPE = "upload_submission"
+#: The dataset versions Numerai lists today, oldest first: what a sandbox publishes by default.
+NUMERAI_VERSIONS = ("v5.0", "v5.1", "v5.2", "v5.3")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class SandboxOptions:
     secret_key: str = "sandbox-secret"  # noqa: S105 - the sandbox's documented dummy key
     username: str = "sandbox"
     models: tuple[str, ...] = ("sandbox_model_1", "sandbox_model_2", "sandbox_model_3")
-    versions: tuple[str, ...] = ("v5.2",)
+    #: Published at start; each version's files are generated on first request.
+    versions: tuple[str, ...] = NUMERAI_VERSIONS
     first_round: int = 1
     schedule: str = "manual"
     window: float = 3600.0
@@ -68,6 +71,8 @@ class SandboxOptions:
             raise AdminError("live_delay: must be 0 or more seconds")
         if not self.models:
             raise AdminError("models: at least one model is needed")
+        if not self.versions:
+            raise AdminError("versions: at least one dataset version is needed")
         for version in self.versions:
             if not is_version(version, parts=2):
                 raise AdminError(f"version: {version!r} does not look like v5.2")

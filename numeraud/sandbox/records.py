@@ -132,6 +132,20 @@ class UploadRecord:
 
 
 @dataclass
+class ModelUpload:
+    """A Model Upload pickle accepted by ``createComputePickleUpload`` (kept, never unpickled)."""
+
+    id: str
+    model_id: str
+    filename: str
+    path: Path
+    size: int
+    data_version: str | None
+    docker_image: str | None
+    at: datetime
+
+
+@dataclass
 class SandboxState:
     """The mutable state of the sandbox (guarded by :attr:`SandboxCore.lock`)."""
 
@@ -143,3 +157,4 @@ class SandboxState:
     scores: list[Score] = field(default_factory=list)
     uploads: list[UploadRecord] = field(default_factory=list)
     webhooks: dict[str, Webhook] = field(default_factory=dict)
+    model_uploads: list[ModelUpload] = field(default_factory=list)

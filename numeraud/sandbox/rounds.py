@@ -101,8 +101,9 @@ class RoundBook:
         )
 
     def _generate_live(self, number: int) -> None:
-        for version in list(self.state.versions):
-            self.generator.ensure_live(version, number)
+        # The first version's live files hold the universe and the truth scoring reads; the other
+        # versions' are generated when first asked for (DatasetCatalogue), with the same content.
+        self.generator.ensure_live(self.state.versions[0], number)
 
     def _open_manual_round(self, now: datetime, window: float, number: int) -> Round:
         self._generate_live(number)

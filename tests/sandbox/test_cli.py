@@ -10,6 +10,8 @@ from pathlib import Path
 import numerapi
 import pytest
 
+from numeraud.sandbox.options import NUMERAI_VERSIONS
+
 NUMERAUD = [sys.executable, "-m", "numeraud.cli.main"]
 
 
@@ -28,6 +30,8 @@ def test_sandbox_prints_its_url_first_and_serves_numerapi(tmp_path: Path, monkey
         napi = numerapi.NumerAPI("sandbox-public", "sandbox-secret", show_progress_bars=False)
         assert napi.get_current_round() == 42
         assert len(napi.get_models()) == 3
+        versions = sorted({name.split("/")[0] for name in napi.list_datasets()})
+        assert tuple(versions) == NUMERAI_VERSIONS, "by default, the versions Numerai lists"
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
@@ -43,3 +47,35 @@ def test_sandbox_with_bad_option_exits_2_with_the_reason(tmp_path: Path) -> None
     )
     assert done.returncode == 2
     assert "round" in done.stderr
+
+
+def test_sandbox_versions_flag_chooses_the_published_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    process = subprocess.Popen(
+        [*NUMERAUD, "sandbox", "--port", "0", "--data-dir", str(tmp_path), "--versions", "v5.3,v5.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        monkeypatch.setattr("numerapi.base_api.API_TOURNAMENT_URL", url)
+        names = numerapi.NumerAPI(show_progress_bars=False).list_datasets()
+        assert sorted({name.split("/")[0] for name in names}) == ["v5.1", "v5.3"]
+        assert names[0].startswith("v5.3/"), "newest first"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+
+
+def test_sandbox_with_no_versions_exits_2_with_the_reason(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*NUMERAUD, "sandbox", "--data-dir", str(tmp_path), "--versions", ","],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "at least one dataset version" in done.stderr
+    assert "Traceback" not in done.stderr

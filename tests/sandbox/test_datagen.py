@@ -68,16 +68,24 @@ def test_ensure_version_returns_the_relative_names_of_the_files_it_wrote(tmp_pat
     assert names == [
         "v5.2/features.json",
         "v5.2/train.parquet",
+        "v5.2/train_benchmark_models.parquet",
         "v5.2/validation.parquet",
         "v5.2/validation_example_preds.parquet",
+        "v5.2/validation_benchmark_models.parquet",
         "v5.2/meta_model.parquet",
+        "v5.2/validation_example_preds.csv",
     ]
     assert all((tmp_path / name).is_file() for name in names)
 
 
 def test_ensure_live_returns_the_public_names_and_hides_the_truth(tmp_path: Path) -> None:
     names = DatasetGenerator(tmp_path, "tiny").ensure_live(VERSION, 5)
-    assert names == ["v5.2/live_5.parquet", "v5.2/live_example_preds_5.parquet"]
+    assert names == [
+        "v5.2/live_5.parquet",
+        "v5.2/live_example_preds_5.parquet",
+        "v5.2/live_benchmark_models_5.parquet",
+        "v5.2/live_example_preds_5.csv",
+    ]
     assert all((tmp_path / name).is_file() for name in names)
     assert (tmp_path / ".hidden" / VERSION / "live_5.parquet").is_file()
 
@@ -226,13 +234,20 @@ def test_feature_names_are_unique_obfuscated_triples_fixed_by_the_seed(tmp_path:
     assert DatasetGenerator(tmp_path / "other", "full", seed=5).feature_names() == names
 
 
-def test_every_version_uses_the_same_feature_columns(tmp_path: Path) -> None:
+def test_every_version_uses_the_same_feature_columns_and_v53_adds_the_quantum_ones(tmp_path: Path) -> None:
     generator = DatasetGenerator(tmp_path, "tiny")
-    generator.ensure_version("v5.2")
-    generator.ensure_version("v5.3")
-    columns = [read_parquet_columns(tmp_path / v / "train.parquet") for v in ("v5.2", "v5.3")]
-    assert columns[0] == columns[1]
-    assert [c for c in columns[0] if c.startswith("feature_")] == generator.feature_names()
+    for version in ("v5.0", "v5.2", "v5.3"):
+        generator.ensure_version(version)
+    columns = {v: read_parquet_columns(tmp_path / v / "train.parquet") for v in ("v5.0", "v5.2", "v5.3")}
+    assert columns["v5.0"] == columns["v5.2"]
+    assert [c for c in columns["v5.2"] if c.startswith("feature_")] == generator.feature_names("v5.2")
+    quantum = json.loads((tmp_path / "v5.3" / "features.json").read_text())["feature_sets"]["quantum"]
+    assert [c for c in columns["v5.3"] if c.startswith("feature_")] == generator.feature_names("v5.2") + quantum
+    assert generator.feature_names("v5.3") == generator.feature_names("v5.2") + quantum
+    shared = generator.feature_names("v5.2")
+    v52, v53 = (pd.read_parquet(tmp_path / v / "train.parquet", columns=["target", *shared]) for v in ("v5.2", "v5.3"))
+    assert v52.index.equals(v53.index)
+    assert v52["target"].equals(v53["target"])
 
 
 def read_parquet_columns(path: Path) -> list[str]:
@@ -379,7 +394,9 @@ def test_update_validation_adds_eras_and_promotes_old_test_eras(tmp_path: Path) 
     assert generator.update_validation(VERSION, 2) == [
         "v5.2/validation.parquet",
         "v5.2/validation_example_preds.parquet",
+        "v5.2/validation_benchmark_models.parquet",
         "v5.2/meta_model.parquet",
+        "v5.2/validation_example_preds.csv",
     ]
     after = read(generator, "validation.parquet")
     spec = generator.spec
@@ -391,6 +408,9 @@ def test_update_validation_adds_eras_and_promotes_old_test_eras(tmp_path: Path) 
     pd.testing.assert_frame_equal(after.loc[before.index, generator.feature_names()], before[generator.feature_names()])
     assert read(generator, "meta_model.parquet").index.equals(after.index)
     assert read(generator, "validation_example_preds.parquet").index.equals(after.index)
+    assert read(generator, "validation_benchmark_models.parquet").index.equals(after.index)
+    csv = pd.read_csv(tmp_path / VERSION / "validation_example_preds.csv", index_col="id")
+    assert csv.index.equals(after.index)
 
 
 def test_update_validation_with_the_same_count_rewrites_nothing(tmp_path: Path) -> None:

@@ -21,11 +21,16 @@ def test_list_datasets_names_every_file_of_the_version(public_napi: numerapi.Num
         for name in (
             "features.json",
             "train.parquet",
+            "train_benchmark_models.parquet",
             "validation.parquet",
             "validation_example_preds.parquet",
+            "validation_example_preds.csv",
+            "validation_benchmark_models.parquet",
             "meta_model.parquet",
             "live.parquet",
             "live_example_preds.parquet",
+            "live_example_preds.csv",
+            "live_benchmark_models.parquet",
         )
     )
 
@@ -36,6 +41,8 @@ def test_every_listed_file_downloads_and_reads(public_napi: numerapi.NumerAPI, t
         public_napi.download_dataset(name, str(dest))
         if name.endswith(".json"):
             assert "feature_sets" in json.loads(dest.read_text())
+        elif name.endswith(".csv"):
+            assert list(pd.read_csv(dest).columns) == ["id", "prediction"]
         else:
             assert len(pd.read_parquet(dest)) > 0
 

@@ -152,3 +152,50 @@ def test_upload_after_close_is_recorded_late(napi: numerapi.NumerAPI, sandbox: S
     (submission,) = sandbox.core.submissions_of(model_id)
     assert submission.id == submission_id
     assert submission.late is True
+
+
+def test_model_upload_refuses_a_file_that_is_not_a_pickle(
+    napi: numerapi.NumerAPI, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.joblib"
+    path.write_bytes(b"not a pickle name")
+    with pytest.raises(ValueError, match=r"must be a \.pkl file"):
+        napi.model_upload(str(path), model_id=sandbox.model_ids()["sandbox_model_1"])
+    assert sandbox.core.state.model_uploads == []
+
+
+def test_model_upload_create_without_the_put_is_refused(napi: numerapi.NumerAPI, sandbox: Sandbox) -> None:
+    model_id = sandbox.model_ids()["sandbox_model_1"]
+    auth = napi.raw_query(
+        "query($filename: String! $modelId: String) { computePickleUploadAuth(filename: $filename modelId: $modelId)"
+        " { filename url } }",
+        {"filename": "model.pkl", "modelId": model_id},
+        authorization=True,
+    )["data"]["computePickleUploadAuth"]
+    with pytest.raises(ValueError, match="No model file was uploaded"):
+        napi.raw_query(
+            "mutation($filename: String! $tournament: Int! $modelId: String) { createComputePickleUpload("
+            "filename: $filename tournament: $tournament modelId: $modelId) { id } }",
+            {"filename": auth["filename"], "tournament": 8, "modelId": model_id},
+            authorization=True,
+        )
+
+
+def test_model_upload_with_an_unknown_data_version_id_is_refused(
+    napi: numerapi.NumerAPI, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.pkl"
+    path.write_bytes(b"\x80\x05N.")
+    with pytest.raises(ValueError, match="Unknown data version id"):
+        napi.model_upload(
+            str(path),
+            model_id=sandbox.model_ids()["sandbox_model_1"],
+            data_version="00000000-0000-4000-8000-000000000000",
+        )
+
+
+def test_model_upload_needs_keys(public_napi: numerapi.NumerAPI, tmp_path: Path) -> None:
+    path = tmp_path / "model.pkl"
+    path.write_bytes(b"\x80\x05N.")
+    with pytest.raises(ValueError, match="API keys required"):
+        public_napi.model_upload(str(path), model_id="x")

@@ -78,7 +78,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="sandbox_model_1,sandbox_model_2,sandbox_model_3",
         help="comma-separated model names of the account",
     )
-    parser.add_argument("--versions", default="v5.2", help="comma-separated dataset versions published at start")
+    parser.add_argument(
+        "--versions",
+        default="v5.0,v5.1,v5.2,v5.3",
+        help="comma-separated dataset versions published at start (default: the ones Numerai lists); "
+        "each version's files are generated when first asked for",
+    )
     parser.add_argument("--round", type=int, default=1, help="number of the round open at start")
     parser.add_argument(
         "--schedule",

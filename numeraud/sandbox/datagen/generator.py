@@ -5,13 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from numeraud.common.datasets import is_version
+from numeraud.sandbox.datagen.benchmarks import BenchmarkModels, quantum_features
 from numeraud.sandbox.datagen.ids import KIND_HISTORIC, KIND_LIVE, MAX_ROUND, era_name, row_ids
 from numeraud.sandbox.datagen.parquet import arrow_table, atomic_writers, frame_schema, write_text
 from numeraud.sandbox.datagen.rows import Block, make_block
@@ -27,7 +31,17 @@ from numeraud.sandbox.datagen.world import IntArray, World
 _ROW_JITTER: Final = 0.2
 
 
-_FORMAT: Final = 1
+_FORMAT: Final = 2
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a version's files look like: its feature columns, benchmark models and schemas."""
+
+    features: list[str]
+    data: pa.Schema
+    benchmarks: BenchmarkModels
+    benchmark_schema: pa.Schema
 
 
 def _validate_version(version: str) -> None:
@@ -57,16 +71,24 @@ class DatasetGenerator:
         self._world = World.build(self.seed, self.spec)
         self._lock = threading.Lock()
         self._id_key = stable_seed(self.seed, "ids")
-        targets = (["target", *self.spec.target_columns], "float32")
-        features = (self._world.feature_names, "int8")
-        self._data_schema = frame_schema((["era", "data_type"], "str"), features, targets)
-        self._truth_schema = frame_schema(targets, (["numerai_meta_model"], "float64"))
+        self._shapes: dict[str, _Shape] = {}
+        self._truth_schema = frame_schema(
+            (["target", *self.spec.target_columns], "float32"), (["numerai_meta_model"], "float64")
+        )
         self._prediction_schema = frame_schema((["prediction"], "float64"))
         self._meta_schema = frame_schema((["numerai_meta_model"], "float64"))
 
-    def feature_names(self) -> list[str]:
-        """The "all" feature set, in column order; the same for every version of one seed and size."""
-        return list(self._world.feature_names)
+    def feature_names(self, version: str = "v5.2") -> list[str]:
+        """The "all" feature set of ``version``, in column order.
+
+        Every version of one seed and size has the same features, except that v5.3 and later add
+        the quantum group after them.
+        """
+        return self._world.version_features(version)
+
+    def benchmark_columns(self, version: str) -> list[str]:
+        """The columns of ``version``'s ``*_benchmark_models.parquet`` files."""
+        return list(self._shape(version).benchmarks.columns)
 
     def live_era(self, round_number: int) -> str:
         """The era string of round ``round_number``'s live file."""
@@ -74,7 +96,7 @@ class DatasetGenerator:
         return era_name(self.spec.train_eras + self.spec.validation_eras + round_number)
 
     def ensure_version(self, version: str) -> list[str]:
-        """Write the version's features.json, train, validation, example preds and meta model if missing.
+        """Write the version's files that every round shares if missing (see :data:`VERSION_FILES`).
 
         Returns their names relative to ``root`` (``"v5.2/train.parquet"``, ...). A validation file
         already grown by :meth:`update_validation` is kept.
@@ -84,23 +106,23 @@ class DatasetGenerator:
             self._check_generator_stamp(version)
             public = self.root / version
             if not (public / "features.json").exists():
-                write_text(public / "features.json", json.dumps(self._features_json(), indent=2) + "\n")
-            if not (public / "train.parquet").exists():
+                write_text(public / "features.json", json.dumps(self._features_json(version), indent=2) + "\n")
+            if not all((public / name).exists() for name in _TRAIN_FILES):
                 self._write_train(version)
-            validation_files = [public / name for name in _VALIDATION_FILES]
-            if not all(path.exists() for path in validation_files):
+            if not all((public / name).exists() for name in _VALIDATION_FILES):
                 self._write_validation(version, self._validation_extra(version))
-        return [f"{version}/{name}" for name in ("features.json", "train.parquet", *_VALIDATION_FILES)]
+        return [f"{version}/{name}" for name in VERSION_FILES]
 
     def ensure_live(self, version: str, round_number: int) -> list[str]:
-        """Write round ``round_number``'s live file, its example preds and the hidden truth if missing.
+        """Write round ``round_number``'s live files and the hidden truth if missing.
 
-        Returns the public names relative to ``root``: ``"v5.2/live_<round>.parquet"`` and
-        ``"v5.2/live_example_preds_<round>.parquet"``.
+        Returns the public names relative to ``root``: ``"v5.2/live_<round>.parquet"``,
+        ``"v5.2/live_example_preds_<round>.parquet"`` (and ``.csv``) and
+        ``"v5.2/live_benchmark_models_<round>.parquet"``.
         """
         _validate_version(version)
         _validate_round(round_number)
-        names = [f"live_{round_number}.parquet", f"live_example_preds_{round_number}.parquet"]
+        names = [name.format(round=round_number) for name in _LIVE_FILES]
         with self._lock:
             self._check_generator_stamp(version)
             paths = [self.root / version / name for name in names]
@@ -119,8 +141,8 @@ class DatasetGenerator:
 
         ``extra_eras`` counts from the version's release (calling again with the same number does
         nothing). Eras that were "test" gain targets; the newest ``test_eras`` eras are "test".
-        Rewrites validation.parquet, validation_example_preds.parquet and meta_model.parquet and
-        returns their names relative to ``root``.
+        Rewrites validation.parquet, the validation example and benchmark predictions and
+        meta_model.parquet and returns their names relative to ``root``.
         """
         _validate_version(version)
         if isinstance(extra_eras, bool) or not isinstance(extra_eras, int) or extra_eras < 0:
@@ -138,6 +160,21 @@ class DatasetGenerator:
     def _hidden(self, version: str) -> Path:
         return self.root / ".hidden" / version
 
+    def _shape(self, version: str) -> _Shape:
+        shape = self._shapes.get(version)
+        if shape is None:
+            features = self._world.version_features(version)
+            targets = (["target", *self.spec.target_columns], "float32")
+            benchmarks = BenchmarkModels.build(self._world, self.spec, self.seed, version)
+            shape = _Shape(
+                features=features,
+                data=frame_schema((["era", "data_type"], "str"), (features, "int8"), targets),
+                benchmarks=benchmarks,
+                benchmark_schema=frame_schema((benchmarks.columns, "float64")),
+            )
+            self._shapes[version] = shape
+        return shape
+
     def _check_generator_stamp(self, version: str) -> None:
         """Refuse to mix files made with another seed or size in one version directory."""
         stamp = {"format": _FORMAT, "seed": self.seed, "spec": dataclasses.asdict(self.spec)}
@@ -147,6 +184,11 @@ class DatasetGenerator:
             write_text(path, json.dumps(wanted, indent=2) + "\n")
             return
         found = json.loads(path.read_text(encoding="utf-8"))
+        if found.get("format") != _FORMAT:
+            raise ValueError(
+                f"{self.root / version} was generated by another numeraud (data format "
+                f"{found.get('format')!r}, this one writes {_FORMAT}); use another root or delete it"
+            )
         if found != wanted:
             raise ValueError(
                 f"{self.root / version} was generated with seed {found.get('seed')!r} and size "
@@ -160,9 +202,9 @@ class DatasetGenerator:
             return 0
         return int(json.loads(path.read_text(encoding="utf-8"))["extra_eras"])
 
-    def _features_json(self) -> dict[str, Any]:
+    def _features_json(self, version: str) -> dict[str, Any]:
         return {
-            "feature_sets": self._world.feature_sets,
+            "feature_sets": self._world.version_feature_sets(version),
             "targets": ["target", *self.spec.target_columns],
         }
 
@@ -179,26 +221,37 @@ class DatasetGenerator:
         )
         return row_ids(self._id_key, KIND_HISTORIC, era, rows), block
 
-    def _data_values(self, era: str, data_type: str, block: Block, target_nan: IntArray | None) -> dict[str, Any]:
-        """Column values of one era for a data file; ``target_nan`` lists the target rows to blank."""
+    def _data_values(
+        self, version: str, era: str, data_type: str, block: Block, target_nan: IntArray | None
+    ) -> dict[str, Any]:
+        """Column values of one era for a data file; ``target_nan`` lists the target rows to blank.
+
+        v5.3's quantum features depend on the era (or live round) only, as Numerai's do.
+        """
         targets = block.targets.copy()
         if target_nan is not None:
             targets[target_nan] = np.nan
         values: dict[str, Any] = {"era": [era] * block.rows, "data_type": [data_type] * block.rows}
         values.update(zip(self._world.feature_names, block.features, strict=True))
+        if self._world.has_quantum(version):
+            quantum = quantum_features(self._world, seeded_rng(self.seed, "quantum", era, data_type), block.rows)
+            values.update(zip(self._world.quantum_names, quantum, strict=True))
         values.update(zip(self.spec.target_columns, targets, strict=True))
         values["target"] = targets[self._world.main_index]
         return values
 
     def _write_train(self, version: str) -> None:
         aux_late = self._world.nan_until_era
-        with atomic_writers([self.root / version / "train.parquet"], [self._data_schema]) as (writer,):
+        shape = self._shape(version)
+        paths = [self.root / version / name for name in _TRAIN_FILES]
+        with atomic_writers(paths, [shape.data, shape.benchmark_schema]) as (writer, benchmarks):
             for era in range(1, self.spec.train_eras + 1):
                 ids, block = self._historic_block(version, era)
                 blank = np.flatnonzero(aux_late >= era)
-                writer.write_table(
-                    arrow_table(self._data_schema, ids, self._data_values(era_name(era), "train", block, blank))
-                )
+                values = self._data_values(version, era_name(era), "train", block, blank)
+                writer.write_table(arrow_table(shape.data, ids, values))
+                predictions = shape.benchmarks.predict(self._world, block)
+                benchmarks.write_table(arrow_table(shape.benchmark_schema, ids, predictions))
 
     def _write_validation(self, version: str, extra_eras: int) -> None:
         first = self.spec.train_eras + 1
@@ -207,19 +260,26 @@ class DatasetGenerator:
         all_targets = np.arange(len(self.spec.target_columns), dtype=np.int64)
         # 60-day targets resolve later than 20-day ones: the newest labelled era has no _60 values yet.
         horizon_60 = np.array([i for i, c in enumerate(self.spec.target_columns) if c.endswith("_60")], dtype=np.int64)
-        paths = [self.root / version / name for name in _VALIDATION_FILES]
-        schemas = [self._data_schema, self._prediction_schema, self._meta_schema]
-        with atomic_writers(paths, schemas) as (data, example, meta):
+        shape = self._shape(version)
+        paths = [self.root / version / name for name in _VALIDATION_PARQUET]
+        schemas = [shape.data, self._prediction_schema, shape.benchmark_schema, self._meta_schema]
+        example_ids: list[str] = []
+        example_values: list[npt.NDArray[np.float64]] = []
+        with atomic_writers(paths, schemas) as (data, example, benchmarks, meta):
             for era in range(first, last + 1):
                 ids, block = self._historic_block(version, era)
                 is_test = era >= first_test
                 blank = all_targets if is_test else horizon_60 if era == first_test - 1 else None
                 data_type = "test" if is_test else "validation"
-                data.write_table(
-                    arrow_table(self._data_schema, ids, self._data_values(era_name(era), data_type, block, blank))
-                )
+                values = self._data_values(version, era_name(era), data_type, block, blank)
+                data.write_table(arrow_table(shape.data, ids, values))
                 example.write_table(arrow_table(self._prediction_schema, ids, {"prediction": block.example}))
+                predictions = shape.benchmarks.predict(self._world, block)
+                benchmarks.write_table(arrow_table(shape.benchmark_schema, ids, predictions))
                 meta.write_table(arrow_table(self._meta_schema, ids, {"numerai_meta_model": block.meta}))
+                example_ids += ids
+                example_values.append(block.example)
+        write_text(self.root / version / "validation_example_preds.csv", _csv(example_ids, example_values))
         write_text(self._hidden(version) / "validation.json", json.dumps({"extra_eras": extra_eras}) + "\n")
 
     def _write_live(self, version: str, round_number: int, paths: list[Path]) -> None:
@@ -230,15 +290,44 @@ class DatasetGenerator:
         )
         block = make_block(self._world, base_rng, version_rng, rows)
         ids = row_ids(self._id_key, KIND_LIVE, round_number, rows)
-        public = self._data_values(self.live_era(round_number), "live", block, np.arange(len(block.targets)))
+        shape = self._shape(version)
+        era = self.live_era(round_number)
+        public = self._data_values(version, era, "live", block, np.arange(len(block.targets)))
         truth: dict[str, Any] = dict(zip(self.spec.target_columns, block.targets, strict=True))
         truth["target"] = block.targets[self._world.main_index]
         truth["numerai_meta_model"] = block.meta
-        schemas = [self._data_schema, self._prediction_schema, self._truth_schema]
-        with atomic_writers(paths, schemas) as (live, example, hidden):
-            live.write_table(arrow_table(self._data_schema, ids, public))
+        parquet = [path for path in paths if path.suffix == ".parquet"]
+        schemas = [shape.data, self._prediction_schema, shape.benchmark_schema, self._truth_schema]
+        with atomic_writers(parquet, schemas) as (live, example, benchmarks, hidden):
+            live.write_table(arrow_table(shape.data, ids, public))
             example.write_table(arrow_table(self._prediction_schema, ids, {"prediction": block.example}))
+            predictions = shape.benchmarks.predict(self._world, block)
+            benchmarks.write_table(arrow_table(shape.benchmark_schema, ids, predictions))
             hidden.write_table(arrow_table(self._truth_schema, ids, truth))
+        csv = next(path for path in paths if path.suffix == ".csv")
+        write_text(csv, _csv(ids, [block.example]))
 
 
-_VALIDATION_FILES: Final = ("validation.parquet", "validation_example_preds.parquet", "meta_model.parquet")
+def _csv(ids: list[str], values: list[npt.NDArray[np.float64]]) -> str:
+    """An ``id,prediction`` CSV, as Numerai's example predictions come."""
+    lines = [f"{row_id},{value!r}" for row_id, value in zip(ids, np.concatenate(values).tolist(), strict=True)]
+    return "id,prediction\n" + "\n".join(lines) + "\n"
+
+
+_TRAIN_FILES: Final = ("train.parquet", "train_benchmark_models.parquet")
+_VALIDATION_PARQUET: Final = (
+    "validation.parquet",
+    "validation_example_preds.parquet",
+    "validation_benchmark_models.parquet",
+    "meta_model.parquet",
+)
+_VALIDATION_FILES: Final = (*_VALIDATION_PARQUET, "validation_example_preds.csv")
+#: The files of a version that every round shares, in the order :meth:`DatasetGenerator.ensure_version` lists them.
+VERSION_FILES: Final = ("features.json", *_TRAIN_FILES, *_VALIDATION_FILES)
+#: The public live files of one round (``{round}`` is its number).
+_LIVE_FILES: Final = (
+    "live_{round}.parquet",
+    "live_example_preds_{round}.parquet",
+    "live_benchmark_models_{round}.parquet",
+    "live_example_preds_{round}.csv",
+)

@@ -50,7 +50,9 @@ def atomic_writers(paths: Sequence[Path], schemas: Sequence[pa.Schema]) -> Itera
     try:
         for temp, schema in zip(temps, schemas, strict=True):
             temp.parent.mkdir(parents=True, exist_ok=True)
-            writers.append(pq.ParquetWriter(temp, schema))
+            # Statistics only where readers filter (era, data_type): 200 columns of them cost a lot.
+            stats = [name for name in ("era", "data_type") if name in schema.names]
+            writers.append(pq.ParquetWriter(temp, schema, write_statistics=stats or False))
         yield writers
         for writer in writers:
             writer.close()

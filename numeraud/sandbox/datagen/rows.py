@@ -16,7 +16,7 @@ from numeraud.sandbox.datagen.sizes import FEATURE_GROUPS
 from numeraud.sandbox.datagen.world import FloatArray, World
 
 #: Quantile cut points of the standard normal at 20/40/60/80 %: latent features are binned into 5 equal bins.
-_FEATURE_CUTS: Final = np.array([-0.8416212, -0.2533471, 0.2533471, 0.8416212], dtype=np.float32)
+FEATURE_CUTS: Final = np.array([-0.8416212, -0.2533471, 0.2533471, 0.8416212], dtype=np.float32)
 #: Cumulative share of each target bin: 5/20/50/20/5 %.
 _TARGET_CUTS: Final = np.array([0.05, 0.25, 0.75, 0.95])
 #: Per-era wobble of the signal weights, relative to their spread (Numerai's signal drifts too).
@@ -27,7 +27,7 @@ _VERSION_CHURN: Final = 0.03
 _MISSING_FEATURE_RATE: Final = 0.005
 
 
-def _ranks01(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+def rank01(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Ranks along the last axis scaled into (0, 1): ``(rank + 0.5) / n``."""
     n = values.shape[-1]
     order = np.argsort(values, axis=-1, kind="stable")
@@ -39,7 +39,7 @@ def _ranks01(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
 
 def _bin_targets(latent: FloatArray) -> FloatArray:
     """Bin each row of ``latent`` by rank into 5/20/50/20/5 % of {0, .25, .5, .75, 1}."""
-    bins = np.searchsorted(_TARGET_CUTS, _ranks01(latent), side="right")
+    bins = np.searchsorted(_TARGET_CUTS, rank01(latent), side="right")
     return (bins * 0.25).astype(np.float32)
 
 
@@ -66,12 +66,12 @@ def make_block(world: World, rng: np.random.Generator, version_rng: np.random.Ge
     little but the same ids keep the same targets, as in Numerai.
     """
     features = _features(world, rng, rows)
-    targets = _targets(world, rng, _signal_features(world, features))
-    meta = _ranks01(world.model_weights[1] @ _signal_features(world, features))
+    targets = _targets(world, rng, signal_features(world, features))
+    meta = rank01(world.model_weights[1] @ signal_features(world, features))
     features[rng.random(features.shape[0]) < _MISSING_FEATURE_RATE] = 2
     churned = np.flatnonzero(version_rng.random(features.shape[0]) < _VERSION_CHURN)
     features[churned] = version_rng.integers(0, 5, (churned.size, rows), dtype=np.int8)
-    example = _ranks01(world.model_weights[0] @ _signal_features(world, features))
+    example = rank01(world.model_weights[0] @ signal_features(world, features))
     return Block(features=features, targets=targets, example=example, meta=meta)
 
 
@@ -81,13 +81,13 @@ def _features(world: World, rng: np.random.Generator, rows: int) -> npt.NDArray[
     latent = rng.standard_normal((world.group_of.size, rows), dtype=np.float32)
     latent *= np.sqrt(1 - world.loading * world.loading)[:, None]
     latent += world.loading[:, None] * factors[world.group_of]
-    features: npt.NDArray[np.int8] = (latent > _FEATURE_CUTS[0]).view(np.int8).copy()
-    for cut in _FEATURE_CUTS[1:]:
+    features: npt.NDArray[np.int8] = (latent > FEATURE_CUTS[0]).view(np.int8).copy()
+    for cut in FEATURE_CUTS[1:]:
         features += (latent > cut).view(np.int8)
     return features
 
 
-def _signal_features(world: World, features: npt.NDArray[np.int8]) -> FloatArray:
+def signal_features(world: World, features: npt.NDArray[np.int8]) -> FloatArray:
     """The signal-carrying features, centred on 0 (signal feature by row)."""
     centred: FloatArray = features[world.signal_idx].astype(np.float32) - np.float32(2.0)
     return centred

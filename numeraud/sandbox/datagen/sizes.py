@@ -53,6 +53,15 @@ FEATURE_GROUPS: Final = {
 #: Legacy feature sets as a share of v5.2's 2,748 features.
 LEGACY_SETS: Final = {"v2_equivalent_features": 304, "v3_equivalent_features": 1000, "fncv3_features": 400}
 FULL_WIDTH: Final = 2748
+#: v5.3 ("Quantum") adds this feature group of 807 new features (its "all" set is 2,748 + 807).
+QUANTUM_GROUP: Final = "quantum"
+QUANTUM_WIDTH: Final = 807
+#: The first dataset version with the quantum features.
+QUANTUM_SINCE: Final = (5, 3)
+#: The benchmark models of each version: ``<prefix>_lgbm_<target><horizon>``, trained on that target.
+BENCHMARK_TARGETS: Final = ("cyrusd", "teager2b", "ender", "jasper")
+#: Numerai's "CT blend" benchmark: a 50/50 blend of the cyrusd and teager models.
+CT_BLEND: Final = "v5_lgbm_ct_blend"
 
 
 MIN_ROWS_PER_ERA: Final = 20
@@ -115,6 +124,11 @@ class SizeSpec:
             )
 
     @property
+    def n_quantum(self) -> int:
+        """Width of v5.3's quantum group at this size: Numerai's share of it, at least one feature."""
+        return max(1, round(self.n_features * QUANTUM_WIDTH / FULL_WIDTH))
+
+    @property
     def target_columns(self) -> list[str]:
         """Every ``target_<name>_<20|60>`` column, sorted (``target`` itself excluded)."""
         return [f"target_{name}_{h}" for name in sorted(self.aux_target_names) for h in (20, 60)]
@@ -123,12 +137,15 @@ class SizeSpec:
 SIZES: dict[str, SizeSpec] = {
     spec.name: spec
     for spec in (
-        SizeSpec("tiny", 30, 15, 6, 8, 4, 1, 80, 200, ("caroline", "cyrusd", "ender")),
-        SizeSpec("small", 120, 60, 12, 40, 12, 2, 300, 1000, ("agnes", "caroline", "cyrusd", "ender", "jeremy")),
+        SizeSpec("tiny", 30, 15, 6, 8, 4, 1, 80, 200, AUX_TARGET_NAMES),
+        SizeSpec("small", 120, 60, 12, 40, 12, 2, 300, 1000, AUX_TARGET_NAMES),
         SizeSpec("full", FULL_WIDTH, 780, 42, 20, 10, 2, 5000, 6720, AUX_TARGET_NAMES),
     )
 }
-"""Built-in sizes: ``tiny`` for unit tests, ``small`` for the demo, ``full`` for Numerai's real width."""
+"""Built-in sizes: ``tiny`` for unit tests, ``small`` for the demo, ``full`` for Numerai's real width.
+
+Every size has every target and every feature set and group of Numerai's, by name; the smaller
+sizes have fewer columns in each set (at least one)."""
 
 
 def size_spec(size: str | SizeSpec, *, train_rows: int | None = None) -> SizeSpec:

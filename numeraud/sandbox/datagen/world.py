@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from numeraud.common.datasets import parse_version
 from numeraud.sandbox.datagen.names import make_feature_names
 from numeraud.sandbox.datagen.seeds import seeded_rng
 from numeraud.sandbox.datagen.sizes import (
@@ -22,6 +23,8 @@ from numeraud.sandbox.datagen.sizes import (
     FULL_WIDTH,
     LEGACY_SETS,
     MAIN_TARGET,
+    QUANTUM_GROUP,
+    QUANTUM_SINCE,
     SizeSpec,
 )
 
@@ -59,11 +62,30 @@ class World:
     model_weights: FloatArray  # (2, signal features): example model, meta model
     nan_until_era: IntArray  # per target: NaN in historic eras <= this (0 = never)
     main_index: int
+    quantum_names: list[str]  # v5.3's quantum group, after the other features in v5.3's columns
+
+    def has_quantum(self, version: str) -> bool:
+        """Whether ``version`` (v5.3 and later) has the quantum features."""
+        return (parse_version(version) or ()) >= QUANTUM_SINCE
+
+    def version_features(self, version: str) -> list[str]:
+        """The "all" feature set of ``version``, in column order."""
+        return self.feature_names + (self.quantum_names if self.has_quantum(version) else [])
+
+    def version_feature_sets(self, version: str) -> dict[str, list[str]]:
+        """Every feature set and group of ``version`` (v5.3 adds ``quantum``, also in "all")."""
+        sets = {key: list(names) for key, names in self.feature_sets.items()}
+        if self.has_quantum(version):
+            sets["all"] += self.quantum_names
+            sets[QUANTUM_GROUP] = list(self.quantum_names)
+        return sets
 
     @classmethod
     def build(cls, seed: int, spec: SizeSpec) -> World:
         """Derive the world from ``seed`` and ``spec`` only (not the version)."""
-        names = make_feature_names(seed, spec.n_features)
+        # A smaller count gives a prefix, so the quantum names leave the others as they were.
+        every_name = make_feature_names(seed, spec.n_features + spec.n_quantum)
+        names, quantum = every_name[: spec.n_features], every_name[spec.n_features :]
         sets, group_of = _feature_sets(seed, spec, names)
         rng = seeded_rng(seed, spec.n_features, "signal")
         loading = rng.uniform(0.15, 0.55, spec.n_features).astype(np.float32)
@@ -91,6 +113,7 @@ class World:
             model_weights=np.array(noisy, dtype=np.float32),
             nan_until_era=_aux_nan_stretches(rng, columns, spec.train_eras),
             main_index=main_index,
+            quantum_names=quantum,
         )
 
 

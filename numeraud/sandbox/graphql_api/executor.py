@@ -11,7 +11,9 @@ from graphql.language import ast
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.errors import ApiError
 from numeraud.sandbox.graphql_api.account import RESOLVERS as ACCOUNT_RESOLVERS
+from numeraud.sandbox.graphql_api.compute import RESOLVERS as COMPUTE_RESOLVERS
 from numeraud.sandbox.graphql_api.context import Context, Resolver
+from numeraud.sandbox.graphql_api.profiles import RESOLVERS as PROFILE_RESOLVERS
 from numeraud.sandbox.graphql_api.query import (
     coerce_variables,
     parse_document,
@@ -22,6 +24,29 @@ from numeraud.sandbox.graphql_api.query import (
 from numeraud.sandbox.graphql_api.rounds import RESOLVERS as ROUND_RESOLVERS
 from numeraud.sandbox.graphql_api.scores import RESOLVERS as SCORE_RESOLVERS
 
+#: Root fields numerapi 3.x sends that the sandbox answers with an error saying it does not support them.
+UNSUPPORTED = frozenset(
+    {
+        "submissionUploadSignalsAuth",
+        "createSignalsSubmission",
+        "v2SignalsProfile",
+        "signalsLeaderboard",
+        "cryptosignalsLeaderboard",
+        "diagnosticsUploadAuth",
+        "createDiagnostics",
+        "diagnostics",
+        "submissionDownloadAuth",
+        "setUserBio",
+        "setUserLink",
+        "v2ChangeStake",
+        "releaseStake",
+        "v3StakeAuth",
+        "v3StakeConfig",
+        "v3StakeRound",
+        "v3StakeClaim",
+    }
+)
+
 
 class GraphQLApi:
     """Executes GraphQL requests against a :class:`SandboxCore`."""
@@ -29,7 +54,13 @@ class GraphQLApi:
     def __init__(self, core: SandboxCore) -> None:
         """Answer from ``core``, with every root field Numerai's numerapi asks for."""
         self.core = core
-        self.resolvers: dict[str, Resolver] = {**ROUND_RESOLVERS, **ACCOUNT_RESOLVERS, **SCORE_RESOLVERS}
+        self.resolvers: dict[str, Resolver] = {
+            **ROUND_RESOLVERS,
+            **ACCOUNT_RESOLVERS,
+            **SCORE_RESOLVERS,
+            **PROFILE_RESOLVERS,
+            **COMPUTE_RESOLVERS,
+        }
 
     def execute(
         self,
@@ -63,7 +94,12 @@ class GraphQLApi:
             key = field.alias.value if field.alias else field.name.value
             resolver = self.resolvers.get(field.name.value)
             if resolver is None:
-                errors.append({"message": f'Cannot query field "{field.name.value}" on type "{type_name}".'})
+                if field.name.value in UNSUPPORTED:
+                    message = f"{field.name.value} is not supported by the numeraud sandbox (README: numerapi methods)"
+                else:
+                    message = f'Cannot query field "{field.name.value}" on type "{type_name}".'
+                data[key] = None
+                errors.append({"message": message, "path": [key]})
                 continue
             try:
                 args = {a.name.value: graphql.value_from_ast_untyped(a.value, coerced) for a in field.arguments or ()}
