@@ -57,9 +57,13 @@ SAFE_PLACES = {
     "numeraud/handler/runtime.py": "pyobj",
     # The handler's own model file, written by itself with joblib.dump in its state directory.
     "handlers/model.py": "joblib.load",
+    # A Model Upload pickle: the user's own file, named in the config ([handlers.X] options.path),
+    # loaded as numerai-predict loads it, in a child process without the keys; never a download.
+    "handlers/pickle_predict.py": "cloudpickle",
 }
 UNSAFE = re.compile(
-    r"\b(?:import|from) (?:pickle|marshal|yaml|shelve|dill|cloudpickle)\b|\b(?:pickle|marshal|yaml|shelve|dill)\."
+    r"\b(?:import|from) (?:pickle|marshal|yaml|shelve|dill|cloudpickle)\b"
+    r"|(?<![\w.])(?:pickle|marshal|yaml|shelve|dill|cloudpickle)\."  # a module's call, not a.pickle.name
     r"|_pyobj\(|\beval\(|\bexec\(|\bjoblib\.load\(|pd\.read_pickle|\.read_pickle\("
 )
 
