@@ -78,6 +78,8 @@ def test_a_two_argument_pickle_without_the_benchmark_file_is_refused_naming_it(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     version_dir = data(sandbox, tmp_path)
+    for synced in version_dir.glob("live_benchmark_models*"):  # the sandbox serves it; not synced here
+        synced.unlink()
     pickle = model_upload_pickle(version_dir / "train.parquet", tmp_path / "model.pkl", 2)
     result = predict_round(tmp_path, pickle, version_dir)
     assert result.error is not None

@@ -30,6 +30,7 @@ def payload(sandbox: Sandbox, tmp_path: Path) -> dict[str, Any]:
     return {
         "version": "v5.2",
         "deadline": DEADLINE,
+        "clock_offset": 2.0,
         "data_dir": str(version_dir.parent),
         "training_files": {
             name: str(version_dir / name)
@@ -75,6 +76,7 @@ def test_the_script_gets_the_round_and_its_files_and_its_predictions_are_announc
         "rows": 200,
         "live_path": str(tmp_path / "data/v5.2/live_1.parquet"),
         "deadline": DEADLINE,
+        "clock_offset": 2.0,  # Numerai's clock against ours, for the uploader's deadline
     }
     validate_predictions(sandbox.core.live_ids(1), pd.read_csv(output, dtype={"id": str}))
     seen = json.loads((work / "environment.json").read_text())

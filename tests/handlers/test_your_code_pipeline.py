@@ -17,6 +17,7 @@ import tomlkit
 
 from numeraud.common.processes import stop_process
 from numeraud.sandbox import Sandbox, SandboxOptions
+from tests.fixtures import FIXTURE_VERSIONS
 from tests.handlers.pickles import benchmark_models, dump, model_upload_pickle
 from tests.handlers.scripts import predict_script
 from tests.handlers.test_pipeline import CTL, MODELS, NUMERAUD, accepted, events, start_daemon
@@ -58,15 +59,14 @@ def configure(config: Path, handlers: dict[str, tuple[str, dict[str, Any]]], **s
 
 
 def test_a_pickle_of_each_signature_and_a_script_each_take_a_round_to_an_accepted_upload(tmp_path: Path) -> None:
-    with Sandbox(SandboxOptions(data_dir=tmp_path / "sandbox", size="tiny")) as sandbox:
+    with Sandbox(SandboxOptions(data_dir=tmp_path / "sandbox", size="tiny", versions=FIXTURE_VERSIONS)) as sandbox:
         config = init(sandbox, tmp_path)
         served = sandbox.core.options.data_dir / "v5.2"
         one = model_upload_pickle(served / "train.parquet", tmp_path / "user" / "model.pkl", 1)
         two = model_upload_pickle(served / "train.parquet", tmp_path / "user" / "model_benchmarks.pkl", 2)
         project = tmp_path / "user" / "project"
         predict_script(project)
-        # The sandbox does not serve live_benchmark_models yet: put round 1's where the daemon
-        # would sync it ([data] live_files), as Numerai's would be.
+        # Round 1's benchmark models where the daemon syncs them when [data] live_files names them.
         synced = tmp_path / "state" / "data" / "v5.2"
         synced.mkdir(parents=True)
         benchmark_models(served / "live_1.parquet", synced / "live_benchmark_models_1.parquet")
@@ -108,7 +108,7 @@ def test_a_pickle_of_each_signature_and_a_script_each_take_a_round_to_an_accepte
 
 
 def test_a_pickle_that_raises_blocks_with_its_reason_and_the_round_gets_the_fallback(tmp_path: Path) -> None:
-    with Sandbox(SandboxOptions(data_dir=tmp_path / "sandbox", size="tiny")) as sandbox:
+    with Sandbox(SandboxOptions(data_dir=tmp_path / "sandbox", size="tiny", versions=FIXTURE_VERSIONS)) as sandbox:
         config = init(sandbox, tmp_path)
 
         def predict(live_features: Any) -> Any:
