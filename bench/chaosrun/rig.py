@@ -10,6 +10,7 @@ handler (:mod:`bench.chaosrun.checker`), and ``numeraud run --spawn-handlers`` a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -49,6 +50,16 @@ class RigOptions:
     max_attempts: int = 100
     uploader_retry: float = 0.2
     watchdog_usec: int = 0
+    #: The model handlers' class, and TOML fields added to their options (e.g. ``retrain = "before"``).
+    model_class: str = "numeraud_handlers.model:ModelHandler"
+    model_options: str = ""
+    #: TOML fields added to the uploader's options (e.g. ``fallback = "example"``).
+    uploader_options: str = ""
+    #: The uploader ``after`` the model handlers (a hung model then holds back the deadline guard).
+    uploader_after: bool = True
+    #: Lines added to ``[poll]`` (e.g. ``guard_margin = 2``), and the live files synced.
+    poll_extra: str = ""
+    live_files: tuple[str, ...] = ("live.parquet",)
 
 
 class Rig:
@@ -135,25 +146,28 @@ class Rig:
         if o.follow:
             lines.append(
                 f'[numerai]\napi_url = "{self.sandbox.url}"\n\n[data]\nversion = "latest"\n'
-                'training_files = ["features.json", "train.parquet"]\nlive_files = ["live.parquet"]\n\n'
-                f"[poll]\nidle_interval = {o.poll}\nfast_interval = {o.poll}\n"
+                'training_files = ["features.json", "train.parquet"]\n'
+                f"live_files = {json.dumps(list(o.live_files))}\n\n"
+                f"[poll]\nidle_interval = {o.poll}\nfast_interval = {o.poll}\n{o.poll_extra}"
             )
         else:
             lines.append("[poll]\nenabled = false\n")
         common = f"max_attempts = {o.max_attempts}\nretry_backoff = 0.05\nretry_backoff_max = 0.5\n"
+        extra = o.model_options + ", " if o.model_options else ""
         for model, name in zip(self.models, self.model_handlers, strict=True):
             lines.append(
-                f'[handlers.{name}]\nclass = "numeraud_handlers.model:ModelHandler"\n{common}'
-                f'options = {{ model = "{model}", feature_set = "small", era_step = 1, '
+                f'[handlers.{name}]\nclass = "{o.model_class}"\n{common}'
+                f'options = {{ model = "{model}", feature_set = "small", era_step = 1, {extra}'
                 "params = { max_iter = 10, max_leaf_nodes = 7, random_state = 0 } }\n"
             )
         if o.uploader and self.models:
             mapping = ", ".join(f'"{m}" = "{m}"' for m in self.models)
-            after = ", ".join(f'"{n}"' for n in self.model_handlers)
+            after = ", ".join(f'"{n}"' for n in self.model_handlers) if o.uploader_after else ""
             lines.append(
                 f'[handlers.uploader]\nclass = "numeraud_handlers.uploader:UploaderHandler"\nafter = [{after}]\n'
                 f'{common}options = {{ models = {{ {mapping} }}, public_id_file = "{keys / "public_id"}", '
-                f'secret_key_file = "{keys / "secret_key"}", retry_base = {o.uploader_retry}, retry_cap = 2.0 }}\n'
+                f'secret_key_file = "{keys / "secret_key"}", retry_base = {o.uploader_retry}, retry_cap = 2.0'
+                f"{', ' + o.uploader_options if o.uploader_options else ''} }}\n"
             )
         if o.notifier:
             lines.append(
