@@ -150,17 +150,16 @@ def client_env() -> dict[str, str]:
 
 
 def client_command(mode: str, sandbox: Sandbox, names: list[str], model_dir: Path, work: Path) -> list[str]:
-    return [sys.executable, CLIENT, mode, "--url", sandbox.url, "--models", ",".join(names)] + [
-        "--model-dir",
-        str(model_dir),
-        "--work-dir",
-        str(work),
+    return [
+        *(sys.executable, CLIENT, mode, "--url", sandbox.url, "--models", ",".join(names)),
+        *("--model-dir", str(model_dir), "--work-dir", str(work)),
     ]
 
 
 def run_cold(commands: list[list[str]], parallel: int) -> None:
     """Run ``commands`` as cold processes, ``parallel`` at a time; each must succeed."""
-    waiting, running = list(commands), []
+    waiting = list(commands)
+    running: list[subprocess.Popen[bytes]] = []
     while waiting or running:
         while waiting and len(running) < parallel:
             running.append(subprocess.Popen(waiting.pop(0), env=client_env(), stdin=subprocess.DEVNULL))
@@ -169,7 +168,7 @@ def run_cold(commands: list[list[str]], parallel: int) -> None:
             if code is not None:
                 running.remove(process)
                 if code != 0:
-                    raise RuntimeError(f"{process.args} exited with {code}")
+                    raise RuntimeError(f"{process.args!r} exited with {code}")
         time.sleep(0.005)
 
 
