@@ -3,6 +3,7 @@ target, met) and into flat figures by name, for ``bench/run_all.py``."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,39 @@ def e2e_rows(e2e: dict[str, Any]) -> list[Row]:
                 f"{e2e[f'e2e_rss_supervisor_{n}_models_mb']:.0f} + {e2e[f'e2e_rss_handlers_{n}_models_mb']:.0f} MB",
             )
         )
-    return rows
+    return rows + growth_rows(e2e)
+
+
+def per_doubling(low: float, high: float, n_low: int, n_high: int) -> float:
+    """The factor a figure grows by per doubling of the model count, from two measurements."""
+    return float((high / low) ** (1 / math.log2(n_high / n_low)))
+
+
+def growth(e2e: dict[str, Any]) -> dict[str, float]:
+    """numeraud's cost growth per doubling of the model count, between the fewest and most models."""
+    counts = model_counts(e2e)
+    if len(counts) < 2:
+        return {}
+    lo, hi = counts[0], counts[-1]
+    return {
+        f"e2e_growth_per_doubling_{what}": round(
+            per_doubling(e2e[f"e2e_{what}_{lo}_models{unit}"], e2e[f"e2e_{what}_{hi}_models{unit}"], lo, hi), 2
+        )
+        for what, unit in (("numeraud", "_s"), ("rss_supervisor", "_mb"), ("rss_handlers", "_mb"))
+    }
+
+
+def growth_rows(e2e: dict[str, Any]) -> list[Row]:
+    counts = model_counts(e2e)
+    found = growth(e2e)
+    if not found:
+        return []
+    span = f"{counts[0]} → {counts[-1]} models"
+    names = {"numeraud": "open → all accepted", "rss_supervisor": "supervisor RSS", "rss_handlers": "handlers' RSS"}
+    return [
+        Row(f"growth per doubling of models ({span}): numeraud {names[k.rsplit('doubling_', 1)[1]]}", f"x{v:.2f}")
+        for k, v in found.items()
+    ]
 
 
 def bus_rows(b: dict[str, Any]) -> list[Row]:
@@ -175,6 +208,8 @@ def rows_of(benches: dict[str, dict[str, Any]]) -> tuple[list[Row], dict[str, An
         except (KeyError, TypeError, ZeroDivisionError) as exc:
             rows.append(Row(f"{name}: unexpected JSON", repr(exc)))
         figures |= flat(name, result)
+        if name == "e2e":
+            figures |= growth(result)
     return rows, figures
 
 
