@@ -183,7 +183,7 @@ def flat(name: str, result: dict[str, Any]) -> dict[str, Any]:
                 out[f"{name}_{sub}" if not sub.startswith("e2e_") else sub] = inner
         elif isinstance(value, bool | int | float) and key != "seconds":
             out[key if key.startswith("e2e_") else f"{name}_{key}"] = value
-    return {re.sub(r"[^a-z0-9_]+", "_", k.lower()).strip("_"): v for k, v in out.items()}
+    return {re.sub(r"[^a-z0-9]+", "_", k.lower()).strip("_"): v for k, v in out.items()}
 
 
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
