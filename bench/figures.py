@@ -174,6 +174,25 @@ def ctl_rows(c: dict[str, Any]) -> list[Row]:
     ]
 
 
+def log_rows(g: dict[str, Any]) -> list[Row]:
+    return [
+        Row(
+            f"event log after {g['rounds']:,} rounds x {g['models']} models: numeraudctl status",
+            f"{g['status_ms']:.0f} ms",
+            f"empty log {g['status_empty_ms']:.0f} ms",
+            round(g["status_ms"] / g["status_empty_ms"], 2) if g["status_empty_ms"] else None,
+            f"x{g['status_growth_per_doubling']} per doubling of rounds",
+        ),
+        Row(
+            f"event log after {g['rounds']:,} rounds: size (with WAL)",
+            f"{g['size_mb']:.1f} MB",
+            "",
+            None,
+            f"x{g['size_growth_per_doubling']} per doubling of rounds",
+        ),
+    ]
+
+
 def flat(name: str, result: dict[str, Any]) -> dict[str, Any]:
     """A benchmark's scalar figures under ``NAME_key`` (e2e's keys already carry their prefix)."""
     out: dict[str, Any] = {}
@@ -192,6 +211,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "round_latency": latency_rows,
     "data_memory": data_rows,
     "ctl_latency": ctl_rows,
+    "log_growth": log_rows,
 }
 
 

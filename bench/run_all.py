@@ -5,7 +5,8 @@ their last-line JSON: ``bench/e2e.py`` (round open -> every model's upload accep
 against a cron script, Numerai Compute's pattern and the warm floor), ``bench/bus.py`` (the bus
 round trip), ``bench/round_latency.py`` (open -> first handler; supervisor RSS over polls),
 ``bench/data_memory.py`` (training-data load memory and time) and ``bench/ctl_latency.py``
-(``numeraudctl status``). ``bench/chaos.py`` is a reliability run, not part of this.
+(``numeraudctl status``) and ``bench/log_growth.py`` (the event log's size and ``numeraudctl
+status`` after many rounds). ``bench/chaos.py`` is a reliability run, not part of this.
 
 Each figure is shown with its floor or peer from the same run, the ratio and its target. The
 JSON holds every figure by name (``e2e_numeraud_10_models_s`` ...), the date, the machine (cores,
@@ -48,6 +49,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], float]] = {
     ),
     "data_memory": ("data_memory.py", [], ["--train-rows", "5000", "--repeat", "1"], 600),
     "ctl_latency": ("ctl_latency.py", [], ["--runs", "5"], 300),
+    "log_growth": ("log_growth.py", [], ["--rounds", "200", "--runs", "2"], 900),
 }
 
 
