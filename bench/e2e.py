@@ -22,12 +22,15 @@ numeraud follows its own sandbox, so the others' rounds do not wake it; the cont
 round by round (A/B, the order reversed every other repetition); medians and max are reported.
 Prints a table; with ``--json`` the last line is one JSON object (``e2e_numeraud_10_models_s`` ...).
 
-    python bench/e2e.py [--models 1,10,50] [--size full] [--rounds 3] [--quick] [--json]
+``--live-scale 4`` makes every live file four times as long (rows), for how the cost grows.
+
+    python bench/e2e.py [--models 1,10,50] [--size full] [--rounds 3] [--live-scale 1] [--quick] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -55,6 +58,7 @@ from bench.processes import Daemon, free_port, rss_mb, start_daemon, tail, termi
 from numeraud.cli.starter import handler_name  # noqa: E402
 from numeraud.numerai.client import use_api_url  # noqa: E402
 from numeraud.sandbox import Sandbox, SandboxOptions  # noqa: E402
+from numeraud.sandbox.datagen import SIZES  # noqa: E402
 
 VERSION = "v5.2"
 CONTESTANTS = ("numeraud", "cron", "compute", "floor")
@@ -316,6 +320,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per contestant (default 3)")
     parser.add_argument("--detect", choices=("webhook", "poll"), default="webhook", help="how numeraud notices")
     parser.add_argument("--interval", type=float, default=0.5, help="numeraud's poll interval (s)")
+    parser.add_argument("--live-scale", type=int, default=1, help="live files this many times as long (rows)")
     parser.add_argument("--quick", action="store_true", help="1 and 10 models, tiny data, 1 round each")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     parser.add_argument("--verbose", action="store_true", help="progress on stderr")
@@ -332,6 +337,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--models and --rounds must be >= 1")
     if args.size not in ("tiny", "small", "full"):
         parser.error(f"--size: {args.size!r} is not one of tiny, small, full")
+    if args.live_scale < 1:
+        parser.error("--live-scale must be >= 1")
+    if args.live_scale > 1:  # a size of this process's sandboxes: live files live_scale times as long
+        base = SIZES[args.size]
+        args.size = f"{base.name}-live{args.live_scale}x"
+        SIZES[args.size] = dataclasses.replace(base, name=args.size, live_rows=base.live_rows * args.live_scale)
     return args
 
 

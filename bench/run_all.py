@@ -5,7 +5,8 @@ their last-line JSON: ``bench/e2e.py`` (round open -> every model's upload accep
 against a cron script, Numerai Compute's pattern and the warm floor), ``bench/bus.py`` (the bus
 round trip), ``bench/round_latency.py`` (open -> first handler; supervisor RSS over polls),
 ``bench/data_memory.py`` (training-data load memory and time) and ``bench/ctl_latency.py``
-(``numeraudctl status``) and ``bench/log_growth.py`` (the event log's size and ``numeraudctl
+(``numeraudctl status``), ``bench/e2e.py --live-scale 4`` (the same with a 4x live file; not in
+``--quick``) and ``bench/log_growth.py`` (the event log's size and ``numeraudctl
 status`` after many rounds). ``bench/chaos.py`` is a reliability run, not part of this.
 
 Each figure is shown with its floor or peer from the same run, the ratio and its target. The
@@ -37,9 +38,10 @@ from bench.chart import write_chart  # noqa: E402
 from bench.figures import Row, rows_of, targets_note  # noqa: E402
 from bench.machine import machine  # noqa: E402
 
-#: name -> (script, full-run arguments, --quick arguments, timeout in seconds)
-BENCHES: dict[str, tuple[str, list[str], list[str], float]] = {
+#: name -> (script, full-run arguments, --quick arguments (None: not in --quick), timeout in seconds)
+BENCHES: dict[str, tuple[str, list[str], list[str] | None, float]] = {
     "e2e": ("e2e.py", [], ["--quick"], 900),
+    "e2e_live4x": ("e2e.py", ["--live-scale", "4", "--rounds", "1"], None, 900),
     "bus": ("bus.py", [], ["--events", "300", "--rounds", "1", "--handlers-many", "3", "--events-many", "100"], 300),
     "round_latency": (
         "round_latency.py",
@@ -56,7 +58,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], float]] = {
 def run_bench(name: str, quick: bool) -> dict[str, Any]:
     """Run one benchmark with ``--json``; its JSON, with ``seconds`` (or ``error``)."""
     script, full, small, timeout = BENCHES[name]
-    command = [sys.executable, str(ROOT / "bench" / script), *(small if quick else full), "--json"]
+    command = [sys.executable, str(ROOT / "bench" / script), *((small or []) if quick else full), "--json"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started = time.monotonic()
     try:
@@ -123,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     benches: dict[str, dict[str, Any]] = {}
     for name in chosen:
+        if args.quick and BENCHES[name][2] is None:
+            continue
         print(f"[run_all] {name} ...", file=sys.stderr, flush=True)
         benches[name] = run_bench(name, args.quick)
         print(f"[run_all] {name}: {benches[name].get('error', 'ok')} ({benches[name]['seconds']} s)", file=sys.stderr)
