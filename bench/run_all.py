@@ -92,7 +92,8 @@ def write_results(out_dir: Path, report: dict[str, Any], rows: list[Row], chart:
     (out_dir / "latest.json").write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
     m = report["machine"]
     lines = [
-        f"# numeraud benchmarks: {report['date']}{' (quick)' if report['quick'] else ''}",
+        f"# numeraud benchmarks: {report['date']}{' (quick)' if report['quick'] else ''}"
+        + ("" if report["complete"] else " (partial: the run was cut short or is still going)"),
         "",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, Python {m['python']}, "
         + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
@@ -111,6 +112,27 @@ def write_results(out_dir: Path, report: dict[str, Any], rows: list[Row], chart:
     (out_dir / "latest.md").write_text("\n".join(lines) + "\n")
 
 
+def report_of(
+    benches: dict[str, dict[str, Any]], args: argparse.Namespace, started: float, load_before: float, *, complete: bool
+) -> tuple[list[Row], dict[str, Any], Path | None]:
+    """The rows and report of the benchmarks run so far, written to ``args.out``."""
+    rows, figures = rows_of(benches)
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": args.quick,
+        "complete": complete,
+        "seconds": round(time.monotonic() - started, 1),
+        "machine": machine(load_before),
+        **figures,
+        "benches": benches,
+    }
+    chart = None
+    if "e2e" in benches and "error" not in benches["e2e"]:
+        chart = write_chart(benches["e2e"], args.out / "latest.png")
+    write_results(args.out, report, rows, chart)
+    return rows, report, chart
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of <= 3 minutes")
@@ -124,25 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     benches: dict[str, dict[str, Any]] = {}
-    for name in chosen:
-        if args.quick and BENCHES[name][2] is None:
-            continue
+    todo = [n for n in chosen if not (args.quick and BENCHES[n][2] is None)]
+    if not todo:
+        parser.error(f"--only: {args.only} has nothing that runs with --quick")
+    for name in todo:
         print(f"[run_all] {name} ...", file=sys.stderr, flush=True)
         benches[name] = run_bench(name, args.quick)
         print(f"[run_all] {name}: {benches[name].get('error', 'ok')} ({benches[name]['seconds']} s)", file=sys.stderr)
-    rows, figures = rows_of(benches)
-    report: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "quick": args.quick,
-        "seconds": round(time.monotonic() - started, 1),
-        "machine": machine(load_before),
-        **figures,
-        "benches": benches,
-    }
-    chart = None
-    if "e2e" in benches and "error" not in benches["e2e"]:
-        chart = write_chart(benches["e2e"], args.out / "latest.png")
-    write_results(args.out, report, rows, chart)
+        # Written after each benchmark, so that a run cut short still leaves what it measured.
+        rows, report, chart = report_of(benches, args, started, load_before, complete=len(benches) == len(todo))
     print("\n".join(table(rows)))
     print("\n".join(targets_note(rows)))
     print(
