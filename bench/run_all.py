@@ -40,8 +40,8 @@ from bench.machine import machine  # noqa: E402
 
 #: name -> (script, full-run arguments, --quick arguments (None: not in --quick), timeout in seconds)
 BENCHES: dict[str, tuple[str, list[str], list[str] | None, float]] = {
-    "e2e": ("e2e.py", [], ["--quick"], 900),
-    "e2e_live4x": ("e2e.py", ["--live-scale", "4", "--rounds", "1"], None, 900),
+    "e2e": ("e2e.py", [], ["--quick"], 1800),
+    "e2e_live4x": ("e2e.py", ["--live-scale", "4", "--rounds", "1"], None, 1200),
     "bus": ("bus.py", [], ["--events", "300", "--rounds", "1", "--handlers-many", "3", "--events-many", "100"], 300),
     "round_latency": (
         "round_latency.py",
