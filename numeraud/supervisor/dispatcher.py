@@ -19,7 +19,7 @@ say so, nothing uncommitted is acknowledged, and a probe or the next successful 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -217,51 +217,50 @@ class Dispatcher(Delivery):
             self.log.info("event appended", seq=seq, kind=kind, round=round_, source="follower")
         return seqs
 
-    def retry(self, name: str, now: float) -> list[Action]:
-        """Operator retry; returns the session's actions (a lone Reject means refused)."""
+    def _operate(self, name: str, now: float, act: Callable[[Session], list[Action]]) -> list[Action]:
+        """An operator's input to ``name``'s session, after the pending ACKs are committed; the
+        session's actions are performed and returned (a lone Reject means refused)."""
         self.flush(now)
         session = self.sessions[name]
-        actions = session.retry(now)
+        actions = act(session)
         self._perform(session, actions, now)
         return actions
+
+    def retry(self, name: str, now: float) -> list[Action]:
+        """Operator retry; returns the session's actions (a lone Reject means refused)."""
+        return self._operate(name, now, lambda session: session.retry(now))
 
     def skip(self, name: str, now: float) -> list[Action]:
         """Operator skip of the head event; returns the session's actions."""
-        self.flush(now)
-        session = self.sessions[name]
-        seq = session.acked_seq + 1
-        actions = session.skip(seq, now)
-        if not any(isinstance(a, Reject) for a in actions):
-            self.log.warning("event skipped by operator", handler=name, seq=seq, last_error=session.last_error)
-        self._perform(session, actions, now)
-        return actions
+
+        def skip(session: Session) -> list[Action]:
+            seq, error = session.acked_seq + 1, session.last_error  # the skip clears the error
+            actions = session.skip(seq, now)
+            if not any(isinstance(a, Reject) for a in actions):
+                self.log.warning("event skipped by operator", handler=name, seq=seq, last_error=error)
+            return actions
+
+        return self._operate(name, now, skip)
 
     def rewind(self, name: str, seq: int, now: float) -> list[Action]:
         """Operator rewind: ``name`` gets the events from ``seq`` on again; returns the session's actions."""
-        self.flush(now)
-        session = self.sessions[name]
-        old = session.acked_seq
-        actions = session.rewind(seq, now)
-        if not any(isinstance(a, Reject) for a in actions):
-            self.log.warning("cursor rewound by operator", handler=name, old_cursor=old, new_cursor=seq - 1)
-        self._perform(session, actions, now)
-        return actions
+
+        def rewind(session: Session) -> list[Action]:
+            old = session.acked_seq
+            actions = session.rewind(seq, now)
+            if not any(isinstance(a, Reject) for a in actions):
+                self.log.warning("cursor rewound by operator", handler=name, old_cursor=old, new_cursor=seq - 1)
+            return actions
+
+        return self._operate(name, now, rewind)
 
     def pause(self, name: str, now: float) -> list[Action]:
         """Operator pause: ``name`` gets no new event until :meth:`resume`."""
-        self.flush(now)
-        session = self.sessions[name]
-        actions = session.pause(now)
-        self._perform(session, actions, now)
-        return actions
+        return self._operate(name, now, lambda session: session.pause(now))
 
     def resume(self, name: str, now: float) -> list[Action]:
         """Operator resume of a paused handler."""
-        self.flush(now)
-        session = self.sessions[name]
-        actions = session.resume(now)
-        self._perform(session, actions, now)
-        return actions
+        return self._operate(name, now, lambda session: session.resume(now))
 
     def probe_store(self) -> None:
         """While degraded, try a write; leave the degraded state when it works."""
