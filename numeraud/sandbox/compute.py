@@ -6,7 +6,6 @@ and is only stored: the sandbox never unpickles it (loading a pickle runs its co
 
 from __future__ import annotations
 
-import secrets
 import threading
 import uuid
 from datetime import datetime
@@ -51,16 +50,9 @@ class ComputeUploads:
         base = Path(filename).name
         if not base.endswith(".pkl"):
             raise ApiError(f"Model upload file must be a .pkl file, got {filename!r}")
-        token = secrets.token_urlsafe(24)
-        pending = PendingUpload(
-            token=token,
-            key=f"{model.id}/model-upload/{uuid.uuid4()}-{base}",
-            model_id=model.id,
-            client_filename=base,
-            path=self.upload_dir / f"{token}.pkl",
-        )
+        pending = PendingUpload.new(model.id, base, self.upload_dir, kind="model-upload/", suffix=".pkl")
         with self.lock:
-            self.state.pending[token] = pending
+            self.state.pending[pending.token] = pending
         return pending
 
     def create(

@@ -7,6 +7,8 @@ fields of it.
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,6 +87,19 @@ class PendingUpload:
     path: Path
     received: bool = False
     size: int = 0
+
+    @classmethod
+    def new(cls, model_id: str, filename: str, upload_dir: Path, *, kind: str = "", suffix: str) -> PendingUpload:
+        """A fresh slot for ``filename`` of ``model_id``: a random token (the PUT URL's), an object
+        key as Numerai's (``<model>/<kind/><uuid>-<filename>``), stored at ``upload_dir/<token><suffix>``."""
+        token = secrets.token_urlsafe(24)
+        return cls(
+            token=token,
+            key=f"{model_id}/{kind}{uuid.uuid4()}-{filename}",
+            model_id=model_id,
+            client_filename=filename,
+            path=upload_dir / f"{token}{suffix}",
+        )
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -52,17 +51,9 @@ class Submissions:
         _check_classic(tournament)
         model = self.accounts.model(model_id)
         base = Path(filename).name or "predictions.csv"
-        token = secrets.token_urlsafe(24)
-        key = f"{model.id}/{uuid.uuid4()}-{base}"
-        pending = PendingUpload(
-            token=token,
-            key=key,
-            model_id=model.id,
-            client_filename=base,
-            path=self.upload_dir / f"{token}.csv",
-        )
+        pending = PendingUpload.new(model.id, base, self.upload_dir, suffix=".csv")
         with self.lock:
-            self.state.pending[token] = pending
+            self.state.pending[pending.token] = pending
         return pending
 
     def pending_upload(self, token: str) -> PendingUpload | None:
