@@ -73,9 +73,17 @@ class ControlPlane:
         same routing frames (the control thread's token and the client's identity)."""
         if len(frames) < 2:
             return
-        reply = reply_to(self.log, frames[-1], lambda command, args: dispatch_command(self, command, args))
-        if self.control_server is not None:  # the snapshot shows what the command did, or this status
-            self.control_server.publish(self.control_status)
+        status: list[dict[str, Any]] = []
+
+        def run(command: str, args: dict[str, Any]) -> Any:
+            result = dispatch_command(self, command, args)
+            if command == "status":
+                status.append(result)
+            return result
+
+        reply = reply_to(self.log, frames[-1], run)
+        if self.control_server is not None:  # the snapshot shows what the command did, or is this status
+            self.control_server.publish(lambda: status[0] if status else self.control_status())
         try:
             sock.send_multipart([*frames[:-1], reply], zmq.NOBLOCK)
         except zmq.ZMQError:
