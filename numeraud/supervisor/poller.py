@@ -61,6 +61,11 @@ query ($tournament: Int!) {
 """
 
 
+#: The share of a round's remaining time that a new training dataset may take to sync when a
+#: synced version can stand in for it (see :meth:`TournamentFollower._training_or_fallback`).
+TRAINING_SYNC_SHARE = 0.5
+
+
 class FollowerStopped(Exception):
     """The follower was stopped in the middle of a poll; the poll's work is left undone, not failed."""
 
@@ -183,7 +188,7 @@ class TournamentFollower(RoundDeadlines, LiveDataWait, NumeraiTime):
             version = self._version(deadline)
             stage = "data not synced: the deadline passed first"
             files: list[tuple[str, SyncedFile]] = []
-            new_training = self._sync_training(version, info, deadline, files)
+            version, new_training = self._training_or_fallback(version, info, deadline, files)
             for name in self.settings.live_files:
                 files.append(self._fetch_live(version, name, info, deadline))
         except (DeadlinePassed, LiveDataLate) as exc:
@@ -239,6 +244,32 @@ class TournamentFollower(RoundDeadlines, LiveDataWait, NumeraiTime):
             state |= {STATE_TRAINED: str(info.number), STATE_VERSION: version}
         events += [("new_tournament_data", info.number, after), ("cleanup", info.number, after)]
         return Publication(events=events, state=state, files=files)
+
+    def _training_or_fallback(
+        self, version: str, info: RoundInfo, deadline: float, files: list[tuple[str, SyncedFile]]
+    ) -> tuple[str, bool]:
+        """Sync the training files; on failure, fall back to the version already synced.
+
+        With a version on disk, the new one's files get :data:`TRAINING_SYNC_SHARE` of the time
+        left: a release that cannot be had (Numerai failing on one of its files, a download too slow
+        for the window) must not hold back the round's live data. The round then goes on with the
+        synced version, without ``new_training_data``, and the new version is tried again (resuming
+        its partial copies) next round. Without a synced version there is nothing to fall back to:
+        the training files are waited for until the deadline.
+        """
+        synced = self.state.get(STATE_VERSION)
+        if synced is None:
+            return version, self._sync_training(version, info, deadline, files)
+        budget = time.monotonic() + max(0.0, deadline - time.monotonic()) * TRAINING_SYNC_SHARE
+        try:
+            return version, self._sync_training(version, info, budget, files)
+        except (DeadlinePassed, NumeraiError) as exc:  # an error on a file of the new version too
+            files.clear()
+            last = getattr(exc, "last_error", None)
+            error = f"{exc} ({last})" if last else str(exc)
+            self.last_error = f"training data {version} not synced: {error}"
+            self.log.warning("training_sync_deferred", round=info.number, version=version, using=synced, error=error)
+            return synced, False
 
     def _version(self, deadline: float) -> str:
         """The dataset version to sync: the pinned one, or the newest Numerai lists.
