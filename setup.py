@@ -63,6 +63,8 @@ setup(
         "test": [
             "pytest>=8.0",
             "pytest-timeout>=2.3",
+            # the suite in two processes (`-n` in pyproject.toml): most tests wait on subprocesses
+            "pytest-xdist>=3.6",
             "hypothesis>=6.100",
             "import-linter>=2.0",
             "ruff>=0.6",
