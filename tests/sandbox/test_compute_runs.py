@@ -108,3 +108,10 @@ def test_refused_predictions_keep_the_run_open_and_accepted_ones_end_it(sandbox:
     assert [s.id for s in sandbox.core.submissions_of(sandbox.model_ids()["sandbox_model_1"])] == [
         taken["submission_id"]
     ]
+
+
+def test_the_python_method_starts_another_run_of_the_same_upload(sandbox: Sandbox, job: dict[str, Any]) -> None:
+    again = sandbox.compute_run("sandbox_model_1")
+    assert again["upload_id"] == job["upload_id"]
+    assert again["model_url"] != job["model_url"]
+    assert requests.get(again["model_url"], timeout=30).content == PICKLE
