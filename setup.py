@@ -72,6 +72,9 @@ setup(
             "pandas-stubs>=2.2",
             "types-requests>=2.31",
             "lightgbm>=4.4",
+            # numerblox's downloader, submitter and Model Upload against the sandbox
+            # (tests/sandbox/test_numerai_tools.py); 1.6.1 is its first release that allows numpy 2
+            "numerblox>=1.6.1",
         ],
     },
     entry_points={

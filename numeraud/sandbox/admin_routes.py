@@ -35,7 +35,9 @@ class AdminRoutes(RequestPlumbing):
                         raise AdminError("the request body must be a JSON object")
                     body = loaded
             query = parse_qs(urlsplit(self.path).query)
-            result = dispatch(self.server.core, method, path, query=query, body=body, now=now)
+            result = dispatch(
+                self.server.core, method, path, query=query, body=body, now=now, base_url=self.server.base_url
+            )
         except json.JSONDecodeError as exc:
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": {"code": "bad_json", "message": str(exc)}})
         except (AdminError, FaultError) as exc:
@@ -84,9 +86,19 @@ def _live(core: SandboxCore, body: dict[str, Any], now: datetime) -> dict[str, A
 
 
 def dispatch(
-    core: SandboxCore, method: str, path: str, *, query: dict[str, list[str]], body: dict[str, Any], now: datetime
+    core: SandboxCore,
+    method: str,
+    path: str,
+    *,
+    query: dict[str, list[str]],
+    body: dict[str, Any],
+    now: datetime,
+    base_url: str = "",
 ) -> Any:
-    """Run one admin request on ``core``; returns its JSON answer, raises for a bad or unknown one."""
+    """Run one admin request on ``core``; returns its JSON answer, raises for a bad or unknown one.
+
+    ``base_url`` is the sandbox's own address, for the URLs an answer hands out.
+    """
     route = (method, path.rstrip("/"))
     if route == ("POST", "/admin/round/open"):
         return {"round": core.open_round(now, _number(body, "window", float, optional=True)).number}
@@ -128,6 +140,11 @@ def dispatch(
     if route == ("DELETE", "/admin/faults"):
         core.faults.clear()
         return {"faults": []}
+    if route == ("POST", "/admin/compute/run"):
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise AdminError("model: required, the name (or id) of a model with a Model Upload")
+        return core.compute_runs.start(model, base_url)
     if route == ("GET", "/admin/uploads"):
         return {"uploads": core.uploads_json()}
     if route == ("GET", "/admin/requests"):

@@ -131,6 +131,11 @@ class Sandbox:
         """Remove every fault rule."""
         self.core.faults.clear()
 
+    def compute_run(self, model: str) -> dict[str, Any]:
+        """Start a Compute run of ``model``'s latest Model Upload, as ``POST /admin/compute/run``
+        does; returns numerai-predict's arguments (see :mod:`numeraud.sandbox.compute_runs`)."""
+        return self.core.compute_runs.start(model, self.url)
+
     def uploads(self) -> list[dict[str, Any]]:
         """Every ``create_submission`` seen, accepted or rejected and why, with its ``submitted_at``
         and ``late`` (made after the round's close: Numerai scores it but it counts for no stake)."""

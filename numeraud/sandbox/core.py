@@ -11,7 +11,8 @@ so the logic is tested without waiting for a real clock.
 * :mod:`~numeraud.sandbox.catalogue`: dataset names, files, releases (``DatasetCatalogue``);
 * :mod:`~numeraud.sandbox.submissions`: uploads and their validation (``Submissions``);
 * :mod:`~numeraud.sandbox.resolution`: scoring a closed round (``Resolver``);
-* :mod:`~numeraud.sandbox.compute`: Model Upload pickles (``ComputeUploads``).
+* :mod:`~numeraud.sandbox.compute`: Model Upload pickles (``ComputeUploads``), and
+  :mod:`~numeraud.sandbox.compute_runs`: Compute's runs of them by numerai-predict (``ComputeRuns``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.catalogue import DatasetCatalogue
 from numeraud.sandbox.clock import Schedule, VirtualClock
 from numeraud.sandbox.compute import ComputeUploads
+from numeraud.sandbox.compute_runs import ComputeRuns
 from numeraud.sandbox.datagen import DatasetGenerator
 from numeraud.sandbox.faults import FaultPlan
 from numeraud.sandbox.options import SandboxKey, SandboxOptions
@@ -88,6 +90,9 @@ class SandboxCore:
         )
         self.results = Resolver(self.state, lock=self.lock, generator=self.generator, find_round=self.rounds.find_round)
         self.compute = ComputeUploads(options.data_dir, self.state, lock=self.lock, accounts=self.accounts)
+        self.compute_runs = ComputeRuns(
+            options.data_dir, self.state, lock=self.lock, accounts=self.accounts, submissions=self.submissions
+        )
 
     # -- the parts' state, as tests and the demo read it ----------------------------------------
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from numeraud.common.files import atomic_path
 from numeraud.common.logs import get_logger
 from numeraud.sandbox.admin_routes import AdminRoutes
+from numeraud.sandbox.compute_routes import ComputeRoutes
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.file_downloads import FileDownloads
 from numeraud.sandbox.graphql_api.executor import GraphQLApi
@@ -60,15 +61,18 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}"
 
 
-class SandboxRequestHandler(AdminRoutes, FileDownloads):
+class SandboxRequestHandler(AdminRoutes, ComputeRoutes, FileDownloads):
     """Routes one HTTP request (see the module docstring)."""
 
     def do_POST(self) -> None:
-        """GraphQL at ``/``; admin commands under ``/admin``."""
+        """GraphQL at ``/``; admin commands under ``/admin``; a Compute run's predictions."""
         started = time.perf_counter()
         path = urlsplit(self.path).path
         if path.startswith("/admin/"):
             self._admin("POST", path, started)
+            return
+        if path == "/compute/predictions":
+            self._compute_predictions(started)
             return
         if path not in ("/", "/graphql"):
             self._send_json(HTTPStatus.NOT_FOUND, {"errors": [{"message": f"Not found: {path}"}]})
@@ -100,11 +104,13 @@ class SandboxRequestHandler(AdminRoutes, FileDownloads):
         self._record("graphql", started, fields)
 
     def do_GET(self) -> None:
-        """Dataset files under ``/files``; admin views under ``/admin``."""
+        """Dataset files under ``/files``; admin views under ``/admin``; a Compute run's pickle."""
         started = time.perf_counter()
         path = urlsplit(self.path).path
         if path.startswith("/admin/"):
             self._admin("GET", path, started)
+        elif path.startswith("/compute/models/"):
+            self._compute_model(path, started)
         elif path.startswith("/files/"):
             self._file(path.removeprefix("/files/"), started)
         elif path == "/health":

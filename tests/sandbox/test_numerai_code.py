@@ -1,14 +1,12 @@
 """Numerai-style user code, unchanged but for the API URL, against a default sandbox (issue 14).
 
 The script (``numerai_code/hello_numerai.py``) runs in its own Python process, as a user would run
-it; the only thing set from outside is ``numerapi.base_api.API_TOURNAMENT_URL``.
+it; the only thing set from outside is ``numerapi.base_api.API_TOURNAMENT_URL``
+(:mod:`tests.sandbox.user_code`).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +14,9 @@ import pandas as pd
 import pytest
 
 from numeraud.sandbox import Sandbox, SandboxOptions
+from tests.sandbox.user_code import run_user_script
 
 SCRIPT = Path(__file__).parent / "numerai_code" / "hello_numerai.py"
-RUNNER = (
-    "import runpy, sys, numerapi.base_api\n"
-    "numerapi.base_api.API_TOURNAMENT_URL = sys.argv[1]\n"
-    "runpy.run_path(sys.argv[2], run_name='__main__')\n"
-)
 
 
 @pytest.fixture
@@ -32,33 +26,11 @@ def default_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield running
 
 
-def run_user_code(sandbox: Sandbox, workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    options = sandbox.core.options
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")},
-        "NUMERAI_PUBLIC_ID": options.public_id,
-        "NUMERAI_SECRET_KEY": options.secret_key,
-        "NUMERAI_MODEL_NAME": "sandbox_model_1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        **env,
-    }
-    workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-c", RUNNER, sandbox.url, str(SCRIPT)],
-        cwd=workdir,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def test_hello_numerai_style_code_trains_on_v53_and_its_upload_is_accepted(
     default_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     workdir = tmp_path / "user"
-    result = run_user_code(default_sandbox, workdir, FEATURE_SET="medium")
+    result = run_user_script(default_sandbox, SCRIPT, workdir, FEATURE_SET="medium")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "quantum" in result.stdout
     (upload,) = default_sandbox.uploads()
