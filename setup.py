@@ -42,7 +42,7 @@ setup(
         "numpy>=2.0",
         "pandas>=2.2.2",
         "pyarrow>=16.0",
-        "scikit-learn>=1.5",
+        "scikit-learn>=1.6.1",
         "graphql-core>=3.2.3",
         "pyzmq>=26.0",
         "structlog>=24.1",
