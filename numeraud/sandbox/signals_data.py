@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import string
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,6 +33,8 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from numeraud.common.files import atomic_path
 from numeraud.numerai.validation import CRYPTO, CRYPTO_SYMBOL, SIGNALS, SIGNALS_TICKER
@@ -241,24 +244,27 @@ class SideData:
         return [end - timedelta(days=self.size.step_days * (total - i)) for i in range(total)]
 
     def _write_signals_history(self, directory: Path, *, figi: bool) -> None:
+        """Train and validation, one date per row group, written as they are made (the full size's
+        train has 1.3 M rows: never all in memory at once)."""
         dates = self._history_dates()
-        frames = []
-        for index, day in enumerate(dates):
-            kind = "train" if index < self.size.train_dates else "validation"
-            universe = self._pool.iloc[: self.size.universe]
-            frames.append(self._signals_frame(universe, day, kind, ("history", index), figi=figi))
-        history = pd.concat(frames, ignore_index=True)
-        train = history[history["data_type"] == "train"].reset_index(drop=True)
-        validation = history[history["data_type"] == "validation"].reset_index(drop=True)
+        universe = self._pool.iloc[: self.size.universe]
         rng = seeded_rng(self.seed, "validation-example")
-        example = validation[[SIGNALS_TICKER, "date"]].assign(
-            signal=validation[list(SIGNALS_FEATURES[:3])].mean(axis=1).rank(pct=True) * 0.98
-            + rng.uniform(0, 0.01, size=len(validation))
-        )
-        _write_parquet(directory / "train.parquet", train)
-        _write_parquet(directory / "validation.parquet", validation)
-        _write_parquet(directory / "validation_example_preds.parquet", example)
-        _write_csv(directory / "validation_example_preds.csv", example)
+        with ExitStack() as stack:
+            writers: dict[str, _Appender] = {
+                name: stack.enter_context(_Appender(directory / name))
+                for name in ("train.parquet", "validation.parquet", "validation_example_preds.parquet")
+            }
+            examples = []
+            for index, day in enumerate(dates):
+                kind = "train" if index < self.size.train_dates else "validation"
+                frame = self._signals_frame(universe, day, kind, ("history", index), figi=figi)
+                writers[f"{kind}.parquet"].append(frame)
+                if kind == "validation":
+                    signal = frame[list(SIGNALS_FEATURES[:3])].mean(axis=1).rank(pct=True) * 0.98
+                    example = frame[[SIGNALS_TICKER, "date"]].assign(signal=signal + rng.uniform(0, 0.01, len(frame)))
+                    writers["validation_example_preds.parquet"].append(example)
+                    examples.append(example)
+        _write_csv(directory / "validation_example_preds.csv", pd.concat(examples, ignore_index=True))
 
     def _write_crypto_train(self, directory: Path) -> None:
         frames = []
@@ -289,6 +295,30 @@ class SideData:
             _write_parquet(directory / names[0], live)
             _write_parquet(directory / names[1], example)
             _write_csv(directory / names[2], example)
+
+
+class _Appender:
+    """A Parquet file written one frame (row group) at a time; it replaces ``path`` only when complete."""
+
+    def __init__(self, path: Path) -> None:
+        self._stack = ExitStack()
+        self._temp = self._stack.enter_context(atomic_path(path, mode=0o644))
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> _Appender:
+        return self
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Write ``frame`` as the next row group (the first one fixes the schema)."""
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._temp, table.schema)
+        self._writer.write_table(table.cast(self._writer.schema))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._stack.__exit__(*exc)  # type: ignore[arg-type]
 
 
 def _write_parquet(path: Path, frame: pd.DataFrame) -> None:

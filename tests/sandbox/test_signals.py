@@ -364,3 +364,30 @@ def test_the_schedule_resolves_every_tournament(tmp_path: Path, monkeypatch: pyt
 def test_a_model_name_in_two_tournaments_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="one tournament only: sandbox_model_1"):
         SandboxOptions(data_dir=tmp_path, signals_models=("sandbox_model_1",))
+
+
+def test_an_upload_fault_for_signals_spares_classic_uploads(apis: Apis, sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.add_faults({"route": "upload", "kind": "http_503", "tournament": SIGNALS})
+    with pytest.raises(ValueError, match="invalid_submission_file: no file was uploaded"):
+        apis[SIGNALS].upload_predictions(
+            df=submission(apis[SIGNALS], tmp_path), model_id=sandbox.model_ids(SIGNALS)["sig_a"]
+        )
+    ids = sandbox.core.live_ids(1)
+    frame = pd.DataFrame({"id": ids, "prediction": np.linspace(0, 1, len(ids))})
+    assert apis[8].upload_predictions(df=frame, model_id=sandbox.model_ids()["sandbox_model_1"])
+    assert apis[CRYPTO].upload_predictions(
+        df=submission(apis[CRYPTO], tmp_path), model_id=sandbox.model_ids(CRYPTO)["cry_a"]
+    )
+
+
+def test_live_files_are_published_after_the_open_as_classics_are(apis: Apis, sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.set_live_delay(3600)
+    sandbox.open_round()
+    api = apis[SIGNALS]
+    with pytest.raises(ValueError, match="not published yet"):
+        api.download_dataset("signals/v2.0/live.parquet", str(tmp_path / "live2.parquet"), round_num=2)
+    plain = pd.read_parquet(api.download_dataset("signals/v2.0/live.parquet", str(tmp_path / "plain.parquet")))
+    assert set(plain["numerai_ticker"]) == set(sandbox.core.side(SIGNALS).data.universe(1)["numerai_ticker"])
+    assert requests.get(f"{sandbox.url}/files/signals/v2.0/live_2.parquet", timeout=10).status_code == 404
+    sandbox.publish_live(0)
+    assert len(live_frame(api, tmp_path, 2)) == len(sandbox.core.side(SIGNALS).data.universe(2))
