@@ -82,7 +82,8 @@ def test_signals_and_crypto_list_their_versions_files(apis: Apis) -> None:
     assert not any(f.startswith(("signals/", "crypto/")) for f in apis[8].list_datasets())
 
 
-def test_signals_files_have_numerais_columns(apis: Apis, tmp_path: Path) -> None:
+def test_signals_files_have_numerais_columns(apis: Apis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # ticker_universe() downloads signals/v1.0/live.parquet into the cwd
     api = apis[SIGNALS]
     live = live_frame(api, tmp_path)
     assert {"numerai_ticker", "composite_figi", "date", "data_type"} <= set(live.columns)

@@ -120,6 +120,16 @@ def _account(sandbox: Sandbox, s: Side) -> bool:
     return {"name": s.name, "id": s.model_id} in [{"name": m["name"], "id": m["id"]} for m in models]
 
 
+def _ticker_universe(sandbox: Sandbox, s: Side) -> bool:
+    # ticker_universe() downloads signals/v1.0/live.parquet under the data dir (default: the cwd).
+    s.api.set_global_data_dir(str(s.tmp / "universe"))
+    try:
+        tickers = s.api.ticker_universe()
+    finally:
+        s.api.global_data_dir = "."
+    return sorted(tickers) == sorted(sandbox.core.side(SIGNALS).data.universe(2)["numerai_ticker"])
+
+
 Call = Callable[[Sandbox, Side], Any]
 #: method → a call that returns True (or asserts and returns None) when the method works.
 CALLS: dict[str, Call] = {
@@ -163,9 +173,7 @@ CALLS: dict[str, Call] = {
     "submission_scores": lambda w, s: (
         {x["displayName"] for x in s.api.submission_scores(s.model_id)} == {"v2_corr20", "mmc"}
     ),
-    "ticker_universe": lambda w, s: (
-        sorted(s.api.ticker_universe()) == sorted(w.core.side(SIGNALS).data.universe(2)["numerai_ticker"])
-    ),
+    "ticker_universe": _ticker_universe,
     "upload_diagnostics": lambda w, s: s.api.upload_diagnostics(df=_frame(w, s.tournament, 2), model_id=s.model_id),
     "upload_predictions": lambda w, s: bool(
         s.api.upload_predictions(df=_frame(w, s.tournament, 2), model_id=s.model_id)
