@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from numeraud.numerai.validation import CLASSIC, tournament_number
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.errors import AdminError, ApiError
 from numeraud.sandbox.faults import FaultError, FaultRule
@@ -85,6 +86,13 @@ def _live(core: SandboxCore, body: dict[str, Any], now: datetime) -> dict[str, A
     return answer
 
 
+def _tournament(value: object) -> int:
+    try:
+        return tournament_number(value)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from exc
+
+
 def dispatch(
     core: SandboxCore,
     method: str,
@@ -106,6 +114,10 @@ def dispatch(
         return {"round": core.close_round(now).number}
     if route == ("POST", "/admin/round/resolve"):
         number = _number(body, "round", int, optional=True) or core.current_round().number
+        if body.get("tournament") is not None and _tournament(body["tournament"]) != CLASSIC:
+            tournament = _tournament(body["tournament"])
+            side_scores = core.side(tournament).resolve(int(number), now)
+            return {"round": number, "tournament": tournament, "scores": len(side_scores)}
         scores = core.resolve(int(number), now)
         return {"round": number, "scores": len(scores)}
     if route == ("POST", "/admin/clock/advance"):
@@ -146,6 +158,8 @@ def dispatch(
             raise AdminError("model: required, the name (or id) of a model with a Model Upload")
         return core.compute_runs.start(model, base_url)
     if route == ("GET", "/admin/uploads"):
+        if "tournament" in query and _tournament(query["tournament"][0]) != CLASSIC:
+            return {"uploads": core.side(_tournament(query["tournament"][0])).uploads_json()}
         return {"uploads": core.uploads_json()}
     if route == ("GET", "/admin/requests"):
         limit = int(query.get("limit", ["1000"])[0])

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from numeraud.common.logs import get_logger
+from numeraud.numerai.validation import CLASSIC
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.faults import FaultRule
 from numeraud.sandbox.options import SandboxOptions
@@ -94,8 +95,10 @@ class Sandbox:
         """Close the current round now; returns its number."""
         return self.core.close_round(datetime.now(UTC)).number
 
-    def resolve(self, number: int) -> int:
-        """Resolve (score) a closed round; returns how many scores were recorded."""
+    def resolve(self, number: int, tournament: int = CLASSIC) -> int:
+        """Resolve (score) a closed round of ``tournament`` (8, 11 or 12); returns how many scores were recorded."""
+        if tournament != CLASSIC:
+            return len(self.core.side(tournament).resolve(number, datetime.now(UTC)))
         return len(self.core.resolve(number, datetime.now(UTC)))
 
     def advance(self, seconds: float) -> list[int]:
@@ -136,18 +139,23 @@ class Sandbox:
         does; returns numerai-predict's arguments (see :mod:`numeraud.sandbox.compute_runs`)."""
         return self.core.compute_runs.start(model, self.url)
 
-    def uploads(self) -> list[dict[str, Any]]:
+    def uploads(self, tournament: int = CLASSIC) -> list[dict[str, Any]]:
         """Every ``create_submission`` seen, accepted or rejected and why, with its ``submitted_at``
-        and ``late`` (made after the round's close: Numerai scores it but it counts for no stake)."""
+        and ``late`` (made after the round's close: Numerai scores it but it counts for no stake);
+        ``tournament`` 11 or 12: Signals' or Crypto's uploads (with ``invalid_ids``, the count of
+        ids outside the universe an accepted file had)."""
+        if tournament != CLASSIC:
+            return self.core.side(tournament).uploads_json()
         return self.core.uploads_json()
 
     def requests(self) -> list[dict[str, Any]]:
         """The request log (newest last)."""
         return list(self.core.requests)
 
-    def model_ids(self) -> dict[str, str]:
-        """Model name → model id."""
-        return {m.name: m.id for m in self.core.models}
+    def model_ids(self, tournament: int = CLASSIC) -> dict[str, str]:
+        """Model name → model id, of Classic's models or of ``tournament``'s (11, 12)."""
+        models = self.core.models if tournament == CLASSIC else self.core.side(tournament).models
+        return {m.name: m.id for m in models}
 
 
 def _post(url: str, body: bytes) -> None:

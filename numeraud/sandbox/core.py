@@ -12,7 +12,8 @@ so the logic is tested without waiting for a real clock.
 * :mod:`~numeraud.sandbox.submissions`: uploads and their validation (``Submissions``);
 * :mod:`~numeraud.sandbox.resolution`: scoring a closed round (``Resolver``);
 * :mod:`~numeraud.sandbox.compute`: Model Upload pickles (``ComputeUploads``), and
-  :mod:`~numeraud.sandbox.compute_runs`: Compute's runs of them by numerai-predict (``ComputeRuns``).
+  :mod:`~numeraud.sandbox.compute_runs`: Compute's runs of them by numerai-predict (``ComputeRuns``);
+* :mod:`~numeraud.sandbox.signals`: Signals and Crypto on Classic's calendar (``SideTournament``).
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ from typing import Any
 
 import pandas as pd
 
+from numeraud.numerai.validation import CLASSIC, CRYPTO, SIGNALS
 from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.catalogue import DatasetCatalogue
 from numeraud.sandbox.clock import Schedule, VirtualClock
 from numeraud.sandbox.compute import ComputeUploads
 from numeraud.sandbox.compute_runs import ComputeRuns
 from numeraud.sandbox.datagen import DatasetGenerator
+from numeraud.sandbox.errors import ApiError
 from numeraud.sandbox.faults import FaultPlan
 from numeraud.sandbox.options import SandboxKey, SandboxOptions
 from numeraud.sandbox.records import Model, PendingUpload, Round, SandboxState, Score, Submission, iso
 from numeraud.sandbox.resolution import Resolver
 from numeraud.sandbox.rounds import RoundBook, RoundOpenCallback
 from numeraud.sandbox.schedule_shifts import ShiftRequest
+from numeraud.sandbox.signals import SideTournament
 from numeraud.sandbox.submissions import Submissions
 
 
@@ -71,7 +75,7 @@ class SandboxCore:
             generator=self.generator,
             clock=self.clock,
             start=start,
-            resolve=self.resolve,
+            resolve=self._resolve_due,
         )
         self.catalogue = DatasetCatalogue(
             options.data_dir,
@@ -93,6 +97,21 @@ class SandboxCore:
         self.compute_runs = ComputeRuns(
             options.data_dir, self.state, lock=self.lock, accounts=self.accounts, submissions=self.submissions
         )
+        #: Signals and Crypto, by tournament number; their data is generated when first asked for.
+        self.tournaments = {
+            number: SideTournament(
+                number,
+                data_dir=options.data_dir,
+                size=options.size,
+                seed=options.seed,
+                public_id=options.public_id,
+                model_names=names,
+                require_date=options.signals_require_date,
+                lock=self.lock,
+                classic_rounds=lambda: list(self.state.rounds),
+            )
+            for number, names in ((SIGNALS, options.signals_models), (CRYPTO, options.crypto_models))
+        }
 
     # -- the parts' state, as tests and the demo read it ----------------------------------------
 
@@ -181,7 +200,17 @@ class SandboxCore:
 
     def public_file(self, relative: str, now: datetime | None = None) -> Path | None:
         """The on-disk path of a public file at ``now`` (default: the wall clock), or None if it is not one."""
+        side = self.tournament_of_file(relative)
+        if side != CLASSIC:
+            return self.tournaments[side].public_file(relative, now or datetime.now(UTC))
         return self.catalogue.public_file(relative, now or datetime.now(UTC))
+
+    def tournament_of_file(self, relative: str) -> int:
+        """The tournament a dataset name belongs to: ``signals/…`` 11, ``crypto/…`` 12, else Classic."""
+        for number, side in self.tournaments.items():
+            if relative.startswith(f"{side.name}/"):
+                return number
+        return CLASSIC
 
     def etag(self, path: Path) -> str:
         """The file's ETag as S3 gives it for a single-part object: its MD5, quoted."""
@@ -202,8 +231,17 @@ class SandboxCore:
         return self.submissions.upload_auth(filename, tournament, model_id)
 
     def pending_upload(self, token: str) -> PendingUpload | None:
-        """The upload slot behind a PUT URL's token."""
-        return self.submissions.pending_upload(token)
+        """The upload slot behind a PUT URL's token (of any tournament)."""
+        found = self.submissions.pending_upload(token)
+        for side in self.tournaments.values():
+            found = found or side.pending_upload(token)
+        return found
+
+    def upload_tournament(self, token: str) -> int | None:
+        """The tournament of the upload slot behind a PUT URL's token, None if there is none."""
+        if self.submissions.pending_upload(token) is not None:
+            return CLASSIC
+        return next((n for n, side in self.tournaments.items() if side.pending_upload(token) is not None), None)
 
     def create_submission(self, filename: str, tournament: int, model_id: str | None, now: datetime) -> str:
         """Validate an uploaded file with Numerai's rules and record it (``create_submission``)."""
@@ -220,6 +258,23 @@ class SandboxCore:
     def resolve(self, number: int, now: datetime) -> list[Score]:
         """Score round ``number`` (once; a second call gets the same scores)."""
         return self.results.resolve(number, now)
+
+    def side(self, tournament: int) -> SideTournament:
+        """Signals (11) or Crypto (12); :class:`ApiError` for any other number."""
+        if tournament not in self.tournaments:
+            raise ApiError(f"Tournament {tournament} is not served by the sandbox (Classic 8, Signals 11, Crypto 12)")
+        return self.tournaments[tournament]
+
+    def _resolve_due(self, number: int, now: datetime) -> None:
+        """The schedule's resolve of round ``number``: Classic's, then Signals' and Crypto's."""
+        failures: list[Exception] = []
+        for resolve in (self.resolve, *(side.resolve for side in self.tournaments.values())):
+            try:
+                resolve(number, now)
+            except Exception as exc:  # one tournament's failure never holds back another's
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     def scores_of(self, model_id: str) -> list[Score]:
         """A model's scores, by round."""

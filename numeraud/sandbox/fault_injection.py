@@ -13,9 +13,10 @@ from numeraud.sandbox.http_plumbing import RequestPlumbing
 class FaultInjection(RequestPlumbing):
     """Answers a request the way the fault plan says it fails, if a rule fires."""
 
-    def _apply_fault(self, route: str, fields: tuple[str, ...] = ()) -> FaultRule | None:
-        """Inject a fault if one fires; returns the rule when the request must not be answered normally."""
-        rule = self.server.core.faults.draw(route, fields)
+    def _apply_fault(self, route: str, fields: tuple[str, ...] = (), tournament: int | None = None) -> FaultRule | None:
+        """Inject a fault if one fires (for a request of ``tournament``, if known); returns the rule
+        when the request must not be answered normally."""
+        rule = self.server.core.faults.draw(route, fields, tournament)
         if rule is None:
             return None
         self._fault = rule.kind

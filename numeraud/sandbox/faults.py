@@ -4,6 +4,12 @@ A :class:`FaultRule` names a route (``graphql``, ``graphql:<rootField>``, ``down
 or ``*``), a kind (see :data:`FAULT_KINDS`) and when it fires: with a probability, or for the next
 ``count`` matching calls (a scripted sequence), or both. Rules are checked in the order they were
 added; the first that fires wins.
+
+A rule may name a ``tournament`` (8, 11, 12 or ``classic``, ``signals``, ``crypto``): it then
+covers only that tournament's requests, so a Signals outage leaves Classic and Crypto answering.
+A request's tournament is its ``tournament`` variable, else what its root field or ``modelId``
+belongs to (``createSignalsSubmission``: Signals), its file's (``signals/…``) or its upload slot's;
+a request of no tournament (``account``) is covered only by rules without one.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import random
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from numeraud.numerai.validation import tournament_number
 
 #: Every fault the sandbox can inject, with what it does.
 FAULT_KINDS: dict[str, str] = {
@@ -49,6 +57,8 @@ class FaultRule:
     retry_after: int = 1
     message: str = "Internal server error (injected by the sandbox)"
     fired: int = field(default=0)
+    #: Only this tournament's requests (None: every request).
+    tournament: int | None = None
 
     def __post_init__(self) -> None:
         base = self.route.split(":", 1)[0]
@@ -70,7 +80,7 @@ class FaultRule:
         """Build a rule from the admin API's JSON, with errors that name the field."""
         if not isinstance(data, dict):
             raise FaultError("a fault rule must be a JSON object")
-        allowed = {"route", "kind", "probability", "count", "delay", "retry_after", "message"}
+        allowed = {"route", "kind", "probability", "count", "delay", "retry_after", "message", "tournament"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise FaultError(f"unknown field(s): {', '.join(unknown)}")
@@ -86,14 +96,17 @@ class FaultRule:
                 delay=float(data.get("delay", 0.0)),
                 retry_after=int(data.get("retry_after", 1)),
                 message=str(data.get("message", cls.message)),
+                tournament=None if data.get("tournament") is None else tournament_number(data["tournament"]),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, FaultError):
                 raise
             raise FaultError(f"bad value: {exc}") from exc
 
-    def matches(self, route: str, root_fields: tuple[str, ...]) -> bool:
-        """Whether this rule covers a request on ``route`` asking for ``root_fields``."""
+    def matches(self, route: str, root_fields: tuple[str, ...], tournament: int | None = None) -> bool:
+        """Whether this rule covers a request on ``route`` asking for ``root_fields`` (of ``tournament``)."""
+        if self.tournament is not None and self.tournament != tournament:
+            return False
         if self.route == "*":
             return self.kind not in FILE_ONLY_KINDS or route == "download"
         if ":" in self.route:
@@ -101,8 +114,11 @@ class FaultRule:
         return self.route == route
 
     def to_json(self) -> dict[str, Any]:
-        """The rule as the admin API shows it."""
-        return asdict(self)
+        """The rule as the admin API shows it (``tournament`` only when it has one)."""
+        shown = asdict(self)
+        if self.tournament is None:
+            del shown["tournament"]
+        return shown
 
 
 class FaultPlan:
@@ -128,11 +144,12 @@ class FaultPlan:
         with self._lock:
             return [rule.to_json() for rule in self._rules]
 
-    def draw(self, route: str, root_fields: tuple[str, ...] = ()) -> FaultRule | None:
-        """Decide whether this request fails, and how; a rule with a count is used up as it fires."""
+    def draw(self, route: str, root_fields: tuple[str, ...] = (), tournament: int | None = None) -> FaultRule | None:
+        """Decide whether this request (of ``tournament``, if known) fails, and how; a rule with a
+        count is used up as it fires."""
         with self._lock:
             for rule in self._rules:
-                if not rule.matches(route, root_fields):
+                if not rule.matches(route, root_fields, tournament):
                     continue
                 if rule.probability < 1.0 and self._random.random() >= rule.probability:
                     continue

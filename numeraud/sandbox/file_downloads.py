@@ -25,7 +25,7 @@ class FileDownloads(FaultInjection):
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"No such file: {relative}"})
             self._record("download", started)
             return
-        rule = self._apply_fault("download")
+        rule = self._apply_fault("download", tournament=core.tournament_of_file(relative))
         if rule is not None and rule.kind not in FILE_ONLY_KINDS:
             self._record("download", started)
             return

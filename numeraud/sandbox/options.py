@@ -57,6 +57,11 @@ class SandboxOptions:
     date_skew: float = 0.0
     #: Seconds after a round's open before its live files are published (``--live-delay``).
     live_delay: float = 0.0
+    #: The account's Signals (tournament 11) and Crypto (12) models (``--signals-models``, ``--crypto-models``).
+    signals_models: tuple[str, ...] = ()
+    crypto_models: tuple[str, ...] = ()
+    #: Refuse a Signals file without a date column (numerai-tools' ``assert_date_col``).
+    signals_require_date: bool = False
 
     def __post_init__(self) -> None:
         if self.schedule not in ("manual", "daily", "interval"):
@@ -71,6 +76,10 @@ class SandboxOptions:
             raise AdminError("live_delay: must be 0 or more seconds")
         if not self.models:
             raise AdminError("models: at least one model is needed")
+        names = [*set(self.models), *set(self.signals_models), *set(self.crypto_models)]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise AdminError(f"models: a model name is the account's in one tournament only: {', '.join(repeated)}")
         if not self.versions:
             raise AdminError("versions: at least one dataset version is needed")
         for version in self.versions:

@@ -27,6 +27,7 @@ from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.file_downloads import FileDownloads
 from numeraud.sandbox.graphql_api.executor import GraphQLApi
 from numeraud.sandbox.graphql_api.query import BadRequest, parse_request, root_fields
+from numeraud.sandbox.graphql_api.signals import request_tournament
 from numeraud.sandbox.submissions import MAX_UPLOAD_BYTES
 
 MAX_GRAPHQL_BODY = 1024 * 1024
@@ -91,7 +92,7 @@ class SandboxRequestHandler(AdminRoutes, ComputeRoutes, FileDownloads):
                 self._send_json(HTTPStatus.BAD_REQUEST, {"errors": [{"message": str(exc)}]})
             self._record("graphql", started)
             return
-        if self._apply_fault("graphql", fields) is None:
+        if self._apply_fault("graphql", fields, request_tournament(self.server.core, fields, variables)) is None:
             result = self.server.api.execute(
                 query,
                 variables,
@@ -143,7 +144,7 @@ class SandboxRequestHandler(AdminRoutes, ComputeRoutes, FileDownloads):
             self.close_connection = True
             self._record("upload", started)
             return
-        if self._apply_fault("upload") is not None:
+        if self._apply_fault("upload", tournament=self.server.core.upload_tournament(token)) is not None:
             self._record("upload", started)
             return
         length_text = self.headers.get("Content-Length", "")

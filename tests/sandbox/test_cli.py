@@ -79,3 +79,38 @@ def test_sandbox_with_no_versions_exits_2_with_the_reason(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert "at least one dataset version" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_sandbox_signals_and_crypto_model_flags_create_models_per_tournament(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flags = ["--signals-models", "sig_1,sig_2", "--crypto-models", "cry_1", "--versions", "v5.2"]
+    process = subprocess.Popen(
+        [*NUMERAUD, "sandbox", "--port", "0", "--data-dir", str(tmp_path), *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        monkeypatch.setattr("numerapi.base_api.API_TOURNAMENT_URL", url)
+        keys = ("sandbox-public", "sandbox-secret")
+        assert set(numerapi.SignalsAPI(*keys).get_models()) == {"sig_1", "sig_2"}
+        assert set(numerapi.CryptoAPI(*keys).get_models()) == {"cry_1"}
+        assert len(numerapi.NumerAPI(*keys).get_models()) == 3
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+
+
+def test_sandbox_with_a_model_in_two_tournaments_exits_2_with_the_reason(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*NUMERAUD, "sandbox", "--data-dir", str(tmp_path), "--models", "a,b", "--crypto-models", "b"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "one tournament only: b" in done.stderr

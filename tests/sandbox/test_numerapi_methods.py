@@ -163,6 +163,7 @@ def readme_table() -> dict[str, bool]:
     """The README's numerapi table: method → supported."""
     text = README.read_text(encoding="utf-8")
     section = text[text.index("### numerapi methods") :]
+    section = section[: section.index("\n### ")]  # the next section has SignalsAPI's and CryptoAPI's table
     rows = re.findall(r"^\| `(\w+)` \| (supported|not supported)\b", section, flags=re.MULTILINE)
     return {name: verdict == "supported" for name, verdict in rows}
 

@@ -41,6 +41,10 @@ def _extra_key(text: str) -> tuple[str, str, tuple[str, ...] | None]:
     return public, secret, tuple(s.strip() for s in scopes.split(",") if s.strip()) if has_scopes else None
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``numeraud sandbox``."""
     parser = subparsers.add_parser(
@@ -77,6 +81,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--models",
         default="sandbox_model_1,sandbox_model_2,sandbox_model_3",
         help="comma-separated model names of the account",
+    )
+    parser.add_argument(
+        "--signals-models",
+        default="",
+        help="comma-separated Signals (tournament 11) model names of the account (default none)",
+    )
+    parser.add_argument(
+        "--crypto-models",
+        default="",
+        help="comma-separated Crypto (tournament 12) model names of the account (default none)",
+    )
+    parser.add_argument(
+        "--signals-require-date",
+        action="store_true",
+        help="refuse a Signals file without a friday_date/date column (numerai-tools' assert_date_col)",
     )
     parser.add_argument(
         "--versions",
@@ -128,7 +147,10 @@ def options_from_args(args: argparse.Namespace, data_dir: Path) -> SandboxOption
         train_rows=args.train_rows,
         public_id=args.public_id,
         secret_key=args.secret_key,
-        models=tuple(name.strip() for name in args.models.split(",") if name.strip()),
+        models=_names(args.models),
+        signals_models=_names(args.signals_models),
+        crypto_models=_names(args.crypto_models),
+        signals_require_date=args.signals_require_date,
         versions=tuple(v.strip() for v in args.versions.split(",") if v.strip()),
         first_round=args.round,
         schedule=schedule,

@@ -23,15 +23,11 @@ from numeraud.sandbox.graphql_api.query import (
 )
 from numeraud.sandbox.graphql_api.rounds import RESOLVERS as ROUND_RESOLVERS
 from numeraud.sandbox.graphql_api.scores import RESOLVERS as SCORE_RESOLVERS
+from numeraud.sandbox.graphql_api.signals import with_side_tournaments
 
 #: Root fields numerapi 3.x sends that the sandbox answers with an error saying it does not support them.
 UNSUPPORTED = frozenset(
     {
-        "submissionUploadSignalsAuth",
-        "createSignalsSubmission",
-        "v2SignalsProfile",
-        "signalsLeaderboard",
-        "cryptosignalsLeaderboard",
         "diagnosticsUploadAuth",
         "createDiagnostics",
         "diagnostics",
@@ -52,15 +48,12 @@ class GraphQLApi:
     """Executes GraphQL requests against a :class:`SandboxCore`."""
 
     def __init__(self, core: SandboxCore) -> None:
-        """Answer from ``core``, with every root field Numerai's numerapi asks for."""
+        """Answer from ``core``, with every root field Numerai's numerapi asks for (Signals' and
+        Crypto's calls routed to their tournaments: :mod:`numeraud.sandbox.graphql_api.signals`)."""
         self.core = core
-        self.resolvers: dict[str, Resolver] = {
-            **ROUND_RESOLVERS,
-            **ACCOUNT_RESOLVERS,
-            **SCORE_RESOLVERS,
-            **PROFILE_RESOLVERS,
-            **COMPUTE_RESOLVERS,
-        }
+        self.resolvers: dict[str, Resolver] = with_side_tournaments(
+            {**ROUND_RESOLVERS, **ACCOUNT_RESOLVERS, **SCORE_RESOLVERS, **PROFILE_RESOLVERS, **COMPUTE_RESOLVERS}
+        )
 
     def execute(
         self,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from numeraud.sandbox.graphql_api.context import ID_NAMESPACE, Context, Resolver, check_tournament
 from numeraud.sandbox.options import UPLOAD_SCOPE
-from numeraud.sandbox.records import CLASSIC, Round, Score, iso
+from numeraud.sandbox.records import CLASSIC, Score, iso
 
 
 def _upload_auth(context: Context, args: dict[str, Any]) -> dict[str, str]:
@@ -28,7 +29,28 @@ def _create_submission(context: Context, args: dict[str, Any]) -> dict[str, str]
     return {"id": submission_id}
 
 
-def _score_json(score: Score, known: Round) -> dict[str, Any]:
+class ScoredRound(Protocol):
+    """What a score's answer reads of its round (a Classic :class:`Round` or a Signals/Crypto row)."""
+
+    @property
+    def number(self) -> int:
+        """The round's number."""
+
+    @property
+    def resolve_time(self) -> datetime:
+        """When it resolves (or resolved)."""
+
+    @property
+    def score_time(self) -> datetime:
+        """When its first score arrives."""
+
+    @property
+    def close_staking_time(self) -> datetime:
+        """Its on-time deadline."""
+
+
+def score_json(score: Score, known: ScoredRound) -> dict[str, Any]:
+    """One score as ``submissionScores`` and ``v2RoundModelPerformances`` answer it."""
     return {
         "roundId": str(uuid.uuid5(ID_NAMESPACE, str(known.number))),
         "submissionId": score.submission_id,
@@ -60,7 +82,7 @@ def _submission_scores(context: Context, args: dict[str, Any]) -> list[dict[str,
     if isinstance(last_n, int) and last_n > 0:
         recent = sorted({s.round for s in scores})[-last_n:]
         scores = [s for s in scores if s.round in recent]
-    return [_score_json(s, context.core.find_round(s.round)) for s in scores]
+    return [score_json(s, context.core.find_round(s.round)) for s in scores]
 
 
 def _round_performances(context: Context, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,7 +93,7 @@ def _round_performances(context: Context, args: dict[str, Any]) -> list[dict[str
     performances = []
     for number in rounds:
         known = context.core.find_round(number)
-        mine = [_score_json(s, known) for s in scores if s.round == number]
+        mine = [score_json(s, known) for s in scores if s.round == number]
         performances.append(
             {
                 "atRisk": "0.0",
