@@ -41,13 +41,13 @@ from bench.machine import machine  # noqa: E402
 #: name -> (script, full-run arguments, --quick arguments (None: not in --quick), timeout in seconds).
 #: The full run fits 15 minutes on 2 cores: 3 rounds per contestant up to 10 models, 1 at 50 (numeraud's
 #: 50 handler processes start and train before it), the Compute pattern (one cold process per model:
-#: ~45 s a round at 10 models, minutes at 50) in the first round only, and the 4x live file for
-#: numeraud and its floor (the growth figures), one round.
+#: ~15-45 s a round at 10 models, minutes at 50) in the first round only, and the 4x live file for
+#: numeraud and its floor at 1 and 10 models (the growth figures), one round.
 BENCHES: dict[str, tuple[str, list[str], list[str] | None, float]] = {
     "e2e": ("e2e.py", ["--rounds", "3", "--rounds-many", "1", "--compute-rounds", "1"], ["--quick"], 1800),
     "e2e_live4x": (
         "e2e.py",
-        ["--live-scale", "4", "--rounds", "1", "--contestants", "numeraud,floor"],
+        ["--live-scale", "4", "--models", "1,10", "--rounds", "1", "--contestants", "numeraud,floor"],
         None,
         1200,
     ),
