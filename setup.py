@@ -43,6 +43,8 @@ setup(
         "pandas>=2.2.2",
         "pyarrow>=16.0",
         "scikit-learn>=1.6.1",
+        # the model handler predicts on one thread (many handler processes share the cores)
+        "threadpoolctl>=3.1",
         "graphql-core>=3.2.3",
         "pyzmq>=26.0",
         "structlog>=24.1",

@@ -6,8 +6,11 @@ supervisor down (it reads the database read-only), ``python -c pass`` (the inter
 start) and ``systemctl --version``. The console script of this installation is run when there is
 one (else ``python -m numeraud.cli.ctl``). Each command runs once before timing, with
 ``PYTHONDONTWRITEBYTECODE`` unset, so Python's bytecode caches exist as after ``pip install``.
-Target: ``numeraudctl status`` at most 100 ms median. Prints a table; ``--json``: one JSON object
-as the last line.
+``numeraudctl status (running, no bytecode)`` is the same against a copy of the numeraud package
+without ``__pycache__`` and with ``PYTHONDONTWRITEBYTECODE=1``: every run compiles numeraud again,
+as on a machine that sets the variable on a source checkout that was never compiled.
+Target: ``numeraudctl status`` at most 100 ms median (with bytecode, as installed). Prints a
+table; ``--json``: one JSON object as the last line.
 
     python bench/ctl_latency.py [--runs 30] [--json]
 """
@@ -35,23 +38,27 @@ def _ctl() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "numeraud.cli.ctl"]
 
 
-def _env() -> dict[str, str]:
+def _env(path: Path = ROOT, *, bytecode: bool = True) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "NOTIFY_SOCKET", "WATCHDOG_USEC")
     }
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(path)
+    if not bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
-def _time(argv: list[str], runs: int, ok: tuple[int, ...]) -> list[float]:
-    env = _env()
-    first = subprocess.run(argv, capture_output=True, env=env, check=False)  # warm-up: writes bytecode caches
+def _time(
+    argv: list[str], runs: int, ok: tuple[int, ...], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> list[float]:
+    env = env or _env()
+    first = subprocess.run(argv, capture_output=True, env=env, cwd=cwd, check=False)  # warm-up: writes bytecode caches
     if first.returncode not in ok:
         raise SystemExit(f"{' '.join(argv)} exited {first.returncode}: {first.stderr.decode(errors='replace')}")
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=False)
         times.append((time.perf_counter() - start) * 1000)
     return times
 
@@ -102,6 +109,13 @@ def main() -> None:
         )
         subprocess.run([*ctl, "append", "round_begin", "--round", "1"], capture_output=True, env=_env(), check=True)
         results["numeraudctl status (running)"] = _time([*ctl, "status"], args.runs, (0, 6))
+        source = root / "source"
+        shutil.copytree(ROOT / "numeraud", source / "numeraud", ignore=shutil.ignore_patterns("__pycache__"))
+        # python -m puts the working directory first on the path: the copy's, not this checkout's
+        status = [sys.executable, "-m", "numeraud.cli.ctl", "--config", str(config), "status"]
+        results["numeraudctl status (running, no bytecode)"] = _time(
+            status, args.runs, (0, 6), _env(source, bytecode=False), cwd=source
+        )
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=30)

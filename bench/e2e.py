@@ -8,8 +8,10 @@ from just before ``Sandbox.open_round()`` to the sandbox holding N accepted uplo
 
 (a) numeraud: ``numeraud run --spawn-handlers`` with N warm ``numeraud_handlers.model:ModelHandler``
     processes (a small HistGradientBoostingRegressor on the "small" feature set, trained before
-    the timing, in the warm-up) and the bundled uploader; the round is noticed through numeraud's
-    ``[poll] webhook`` (``--detect webhook``, the default) or its poll (``--detect poll``);
+    the timing, in the warm-up) and the bundled uploader, configured as ``numeraud init`` writes
+    it (not ``after`` the models: each model's predictions are uploaded as soon as they are
+    ready); the round is noticed through numeraud's ``[poll] webhook`` (``--detect webhook``, the
+    default) or its poll (``--detect poll``);
 (b) cron: one cold ``python bench/e2e_client.py cold`` started at the open (its best case: no
     scheduler delay) that imports numerapi, pandas, scikit-learn, downloads the live file, loads
     every model (joblib files trained beforehand, same estimator and features), predicts,
@@ -23,8 +25,13 @@ round by round (A/B, the order reversed every other repetition); medians and max
 Prints a table; with ``--json`` the last line is one JSON object (``e2e_numeraud_10_models_s`` ...).
 
 ``--live-scale 4`` makes every live file four times as long (rows), for how the cost grows.
+``--rounds-many`` sets the rounds for more than 10 models, ``--compute-rounds`` in how many of the
+rounds the Compute pattern (one cold process per model: minutes at 50 models) takes its turn, and
+``--contestants`` which contestants run at all (numeraud always does). Every sandbox of one run and
+size starts from the same generated files (hard links; generating is never timed).
 
-    python bench/e2e.py [--models 1,10,50] [--size full] [--rounds 3] [--live-scale 1] [--quick] [--json]
+    python bench/e2e.py [--models 1,10,50] [--size full] [--rounds 3] [--rounds-many R] [--compute-rounds C]
+                        [--contestants numeraud,cron,compute,floor] [--live-scale 1] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -54,13 +61,25 @@ import pandas as pd  # noqa: E402
 import structlog  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: E402
 
-from bench.processes import Daemon, free_port, rss_mb, start_daemon, tail, terminate_as_exit, wait_for_status  # noqa: E402
+from bench.processes import (  # noqa: E402
+    Daemon,
+    free_port,
+    pss_mb,
+    rss_mb,
+    start_daemon,
+    tail,
+    terminate_as_exit,
+    wait_for_status,
+)
 from numeraud.cli.starter import handler_name  # noqa: E402
 from numeraud.numerai.client import use_api_url  # noqa: E402
 from numeraud.sandbox import Sandbox, SandboxOptions  # noqa: E402
 from numeraud.sandbox.datagen import SIZES  # noqa: E402
 
 VERSION = "v5.2"
+#: Training rows by size (None: the size's own): training is set-up, never timed, and what it costs
+#: (N handler processes training at once, N models for the others) is minutes at 50 models.
+TRAIN_ROWS: dict[str, int | None] = {"full": 10_000}
 CONTESTANTS = ("numeraud", "cron", "compute", "floor")
 PARAMS = {"max_iter": 10, "max_leaf_nodes": 7, "random_state": 0}
 PUBLIC, SECRET = "e2e-public", "e2e-secret"
@@ -72,11 +91,49 @@ def model_names(n: int) -> list[str]:
     return [f"e2e_model_{i:02d}" for i in range(1, n + 1)]
 
 
-def make_sandbox(root: Path, name: str, size: str, n: int) -> Sandbox:
+class DataCache:
+    """The generated dataset files of one size, shared by the run's sandboxes as hard links.
+
+    The files depend only on the size and the seed, so a sandbox seeded from the cache serves the
+    same bytes it would have generated; what it generates itself (a new round's live file) goes
+    back into the cache when :meth:`keep` is called. Uploads (``.uploads``) are never shared.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def seed(self, data_dir: Path) -> None:
+        """Link the cached files into a new sandbox's ``data_dir``."""
+        if self.root.exists():
+            shutil.copytree(self.root, data_dir, copy_function=_link, dirs_exist_ok=True)
+
+    def keep(self, data_dir: Path) -> None:
+        """Add what a sandbox generated to the cache."""
+        for part in data_dir.iterdir():
+            if part.is_dir() and part.name != ".uploads":
+                shutil.copytree(part, self.root / part.name, copy_function=_link, dirs_exist_ok=True)
+
+
+def _link(source: str, target: str) -> None:
+    if not os.path.exists(target):
+        os.link(source, target)
+
+
+def make_sandbox(root: Path, name: str, size: str, n: int, cache: DataCache) -> Sandbox:
+    cache.seed(root / name)
     options = SandboxOptions(
-        data_dir=root / name, size=size, public_id=PUBLIC, secret_key=SECRET, models=tuple(model_names(n))
+        data_dir=root / name,
+        size=size,
+        public_id=PUBLIC,
+        secret_key=SECRET,
+        models=tuple(model_names(n)),
+        # The models train before the timing, on this many rows; the live file keeps its size.
+        train_rows=TRAIN_ROWS.get(size.split("-", 1)[0]),
+        versions=(VERSION,),
     )
-    return Sandbox(options).start()
+    sandbox = Sandbox(options).start()
+    cache.keep(root / name)
+    return sandbox
 
 
 def prepare_round(sandbox: Sandbox) -> int:
@@ -128,7 +185,8 @@ def write_config(root: Path, sandbox: Sandbox, names: list[str], webhook: str | 
     hook = f'webhook = "{webhook}"\n' if webhook else ""
     lines = [
         f'[numerai]\napi_url = "{sandbox.url}"\n\n[paths]\nstate_dir = "{root}/state"\nruntime_dir = "{root}/run"\n'
-        f'data_dir = "{root}/data"\n\n[data]\nversion = "latest"\ntraining_files = ["features.json", "train.parquet"]\n'
+        f'data_dir = "{root}/data"\n\n[data]\nversion = "{VERSION}"\n'
+        'training_files = ["features.json", "train.parquet"]\n'
         f'live_files = ["live.parquet"]\n\n[poll]\nidle_interval = {interval!r}\nfast_interval = {interval!r}\n{hook}'
     ]
     params = ", ".join(f"{k} = {v}" for k, v in PARAMS.items())
@@ -138,9 +196,10 @@ def write_config(root: Path, sandbox: Sandbox, names: list[str], webhook: str | 
             f'options = {{ model = "{name}", feature_set = "small", era_step = 1, params = {{ {params} }} }}\n'
         )
     mapping = ", ".join(f'"{m}" = "{m}"' for m in names)
-    after = ", ".join(f'"{handler_name(m)}"' for m in names)
+    # Not `after` the models, as `numeraud init` writes it: each predictions_ready comes after its
+    # model's work anyway, and `after` would hold every upload back until the slowest model is done.
     lines.append(
-        f'[handlers.uploader]\nclass = "numeraud_handlers.uploader:UploaderHandler"\nafter = [{after}]\n'
+        f'[handlers.uploader]\nclass = "numeraud_handlers.uploader:UploaderHandler"\n'
         f'options = {{ models = {{ {mapping} }}, public_id_file = "{keys / "public_id"}", '
         f'secret_key_file = "{keys / "secret_key"}" }}\n'
     )
@@ -223,13 +282,13 @@ def bench_models(args: argparse.Namespace, root: Path, n: int, say: Say) -> dict
     names = model_names(n)
     work = root / f"n{n}"
     work.mkdir()
-    mine, theirs = (
-        make_sandbox(work, "sandbox-numeraud", args.size, n),
-        make_sandbox(work, "sandbox-base", args.size, n),
-    )
+    cache = DataCache(root / f"data-{args.size}")
+    mine = make_sandbox(work, "sandbox-numeraud", args.size, n, cache)
+    theirs = make_sandbox(work, "sandbox-base", args.size, n, cache)
     daemon: Daemon | None = None
     warm: Warm | None = None
-    times: dict[str, list[float]] = {c: [] for c in CONTESTANTS}
+    times: dict[str, list[float]] = {c: [] for c in CONTESTANTS if c in args.contestants}
+    rounds = args.rounds_many if n > 10 else args.rounds
     try:
         model_dir = train_models(theirs, work, names)
         webhook = None
@@ -253,16 +312,22 @@ def bench_models(args: argparse.Namespace, root: Path, n: int, say: Say) -> dict
             ),
             "floor": (theirs, floor.go),
         }
-        for rep in range(args.rounds):
+        for rep in range(rounds):
             order = CONTESTANTS if rep % 2 == 0 else tuple(reversed(CONTESTANTS))
             for contestant in order:
+                if contestant not in times or (contestant == "compute" and rep >= args.compute_rounds):
+                    continue
                 sandbox, start = starts[contestant]
                 took = timed(sandbox, names, start, running.check_alive)
                 times[contestant].append(took)
                 say(f"[e2e] {n} models, {contestant}: {took:.3f} s")
         status = daemon.status()
         pids = [int(s["pid"]) for s in (status.get("spawned") or {}).values() if s.get("pid")]
-        rss = {"supervisor": rss_mb(daemon.process.pid), "handlers": sum(rss_mb(p) for p in pids)}
+        rss = {
+            "supervisor": rss_mb(daemon.process.pid),
+            "handlers": sum(rss_mb(p) for p in pids),
+            "handlers_pss": sum(pss_mb(p) for p in pids),
+        }
     except Exception:
         if daemon is not None:
             say(tail(daemon.log, 30))
@@ -274,7 +339,9 @@ def bench_models(args: argparse.Namespace, root: Path, n: int, say: Say) -> dict
             daemon.stop()
         mine.stop()
         theirs.stop()
-    return {"times": times, "rss_mb": rss}
+        for sandbox in (mine, theirs):
+            cache.keep(sandbox.core.options.data_dir)
+    return {"times": times, "rss_mb": rss, "rounds": rounds}
 
 
 def summary(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -284,32 +351,40 @@ def summary(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
         for c, t in result["times"].items():
             out[f"e2e_{c}_{n}_models_s"] = round(med[c], 3)
             out[f"e2e_{c}_{n}_models_max_s"] = round(max(t), 3)
-        out[f"e2e_speedup_vs_cron_{n}_models"] = round(med["cron"] / med["numeraud"], 2)
-        out[f"e2e_speedup_vs_compute_{n}_models"] = round(med["compute"] / med["numeraud"], 2)
-        out[f"e2e_over_floor_{n}_models"] = round(med["numeraud"] / med["floor"], 2)
+            out[f"e2e_{c}_{n}_models_rounds"] = len(t)
+        for peer in ("cron", "compute"):
+            if peer in med:
+                out[f"e2e_speedup_vs_{peer}_{n}_models"] = round(med[peer] / med["numeraud"], 2)
+        if "floor" in med:
+            out[f"e2e_over_floor_{n}_models"] = round(med["numeraud"] / med["floor"], 2)
         out[f"e2e_rss_supervisor_{n}_models_mb"] = round(result["rss_mb"]["supervisor"], 1)
         out[f"e2e_rss_handlers_{n}_models_mb"] = round(result["rss_mb"]["handlers"], 1)
+        out[f"e2e_pss_handlers_{n}_models_mb"] = round(result["rss_mb"]["handlers_pss"], 1)
     return out
 
 
 def print_table(args: argparse.Namespace, results: dict[int, dict[str, Any]], s: dict[str, Any]) -> None:
     print(
-        f"round open -> every model's upload accepted: sandbox --size {args.size}, {args.rounds} round(s) each, "
+        f"round open -> every model's upload accepted: sandbox --size {args.size}, {args.rounds} round(s) each "
+        f"({args.rounds_many} above 10 models, compute in at most {args.compute_rounds}), "
         f"numeraud detects by {args.detect}"
     )
     print(f"{'models':>6}  {'contestant':10}{'median s':>10}{'max s':>10}{'ratio':>24}")
     for n in results:
         ratios = {
-            "cron": f"cron/numeraud {s[f'e2e_speedup_vs_cron_{n}_models']:.2f}x",
-            "compute": f"compute/numeraud {s[f'e2e_speedup_vs_compute_{n}_models']:.2f}x",
-            "floor": f"numeraud/floor {s[f'e2e_over_floor_{n}_models']:.2f}x",
+            "cron": f"cron/numeraud {s.get(f'e2e_speedup_vs_cron_{n}_models', 0):.2f}x",
+            "compute": f"compute/numeraud {s.get(f'e2e_speedup_vs_compute_{n}_models', 0):.2f}x",
+            "floor": f"numeraud/floor {s.get(f'e2e_over_floor_{n}_models', 0):.2f}x",
         }
         for c in CONTESTANTS:
+            if f"e2e_{c}_{n}_models_s" not in s:
+                continue
             med, top = s[f"e2e_{c}_{n}_models_s"], s[f"e2e_{c}_{n}_models_max_s"]
             print(f"{n:>6}  {c:10}{med:>10.3f}{top:>10.3f}{ratios.get(c, ''):>24}")
         print(
             f"{'':8}numeraud RSS: supervisor {s[f'e2e_rss_supervisor_{n}_models_mb']:.0f} MB, "
-            f"handlers {s[f'e2e_rss_handlers_{n}_models_mb']:.0f} MB"
+            f"handlers {s[f'e2e_rss_handlers_{n}_models_mb']:.0f} MB "
+            f"(PSS {s[f'e2e_pss_handlers_{n}_models_mb']:.0f} MB)"
         )
 
 
@@ -318,6 +393,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", default=None, help="model counts, comma-separated (default 1,10,50)")
     parser.add_argument("--size", default=None, help="sandbox data size: tiny, small, full (default full)")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per contestant (default 3)")
+    parser.add_argument("--rounds-many", type=int, default=None, help="rounds above 10 models (default --rounds)")
+    parser.add_argument("--compute-rounds", type=int, default=None, help="rounds the Compute pattern runs in (all)")
+    parser.add_argument("--contestants", default=",".join(CONTESTANTS), help="who runs (numeraud always does)")
     parser.add_argument("--detect", choices=("webhook", "poll"), default="webhook", help="how numeraud notices")
     parser.add_argument("--interval", type=float, default=0.5, help="numeraud's poll interval (s)")
     parser.add_argument("--live-scale", type=int, default=1, help="live files this many times as long (rows)")
@@ -329,12 +407,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.models = args.models or ("1,10" if args.quick else "1,10,50")
     args.size = args.size or ("tiny" if args.quick else "full")
     args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds_many = args.rounds_many or args.rounds
+    args.compute_rounds = args.compute_rounds or max(args.rounds, args.rounds_many)
+    args.contestants = {"numeraud", *(c for c in args.contestants.split(",") if c)}
+    if not args.contestants <= set(CONTESTANTS):
+        parser.error(
+            f"--contestants: one of {', '.join(CONTESTANTS)}, not {', '.join(args.contestants - set(CONTESTANTS))}"
+        )
     try:
         args.counts = [int(x) for x in args.models.split(",")]
     except ValueError:
         parser.error(f"--models: {args.models!r} is not a comma-separated list of numbers")
-    if any(n < 1 for n in args.counts) or args.rounds < 1:
-        parser.error("--models and --rounds must be >= 1")
+    if any(n < 1 for n in args.counts) or min(args.rounds, args.rounds_many, args.compute_rounds) < 1:
+        parser.error("--models, --rounds, --rounds-many and --compute-rounds must be >= 1")
     if args.size not in ("tiny", "small", "full"):
         parser.error(f"--size: {args.size!r} is not one of tiny, small, full")
     if args.live_scale < 1:
@@ -364,7 +449,19 @@ def main(argv: list[str] | None = None) -> int:
     s = summary(results)
     print_table(args, results, s)
     if args.json:
-        print(json.dumps({"size": args.size, "rounds": args.rounds, "detect": args.detect, **s}))
+        print(
+            json.dumps(
+                {
+                    "size": args.size,
+                    "rounds": args.rounds,
+                    "rounds_many": args.rounds_many,
+                    "compute_rounds": args.compute_rounds,
+                    "contestants": sorted(args.contestants),
+                    "detect": args.detect,
+                    **s,
+                }
+            )
+        )
     return 0
 
 

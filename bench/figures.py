@@ -31,40 +31,52 @@ def model_counts(e2e: dict[str, Any]) -> list[int]:
     return sorted(int(m.group(1)) for k in e2e if (m := re.fullmatch(r"e2e_numeraud_(\d+)_models_s", k)))
 
 
+def _time(e2e: dict[str, Any], who: str, n: int) -> str:
+    """A contestant's median, max and rounds, e.g. ``3.460 s (max 3.902, 3 rounds)``."""
+    rounds = e2e.get(f"e2e_{who}_{n}_models_rounds")
+    of = f", {rounds} round{'s' if rounds != 1 else ''}" if rounds is not None else ""
+    return f"{e2e[f'e2e_{who}_{n}_models_s']:.3f} s (max {e2e[f'e2e_{who}_{n}_models_max_s']:.3f}{of})"
+
+
 def e2e_rows(e2e: dict[str, Any], extra: str = "") -> list[Row]:
     rows = []
     for n in model_counts(e2e):
         ours = e2e[f"e2e_numeraud_{n}_models_s"]
         head = f"open → all accepted{extra}, {n} model{'s' if n > 1 else ''}"
-        over = e2e[f"e2e_over_floor_{n}_models"]
-        limit = E2E_TARGETS["floor"] if n == 10 and not extra else None
-        rows.append(
-            Row(
-                f"{head}: numeraud vs warm floor",
-                f"{ours:.3f} s (max {e2e[f'e2e_numeraud_{n}_models_max_s']:.3f})",
-                f"{e2e[f'e2e_floor_{n}_models_s']:.3f} s",
-                over,
-                f"≤ {limit:g}x floor" if limit else "",
-                over <= limit if limit else None,
+        if f"e2e_over_floor_{n}_models" in e2e:
+            over = e2e[f"e2e_over_floor_{n}_models"]
+            limit = E2E_TARGETS["floor"] if n == 10 and not extra else None
+            rows.append(
+                Row(
+                    f"{head}: numeraud vs warm floor",
+                    _time(e2e, "numeraud", n),
+                    f"{e2e[f'e2e_floor_{n}_models_s']:.3f} s",
+                    over,
+                    f"≤ {limit:g}x floor" if limit else "",
+                    over <= limit if limit else None,
+                )
             )
-        )
         for peer in ("cron", "compute"):
+            if f"e2e_speedup_vs_{peer}_{n}_models" not in e2e:
+                continue
             speedup = e2e[f"e2e_speedup_vs_{peer}_{n}_models"]
             want = E2E_TARGETS[peer] if n == 10 and not extra else None
             rows.append(
                 Row(
                     f"{head}: {peer} pattern / numeraud",
-                    f"{e2e[f'e2e_{peer}_{n}_models_s']:.3f} s (max {e2e[f'e2e_{peer}_{n}_models_max_s']:.3f})",
+                    _time(e2e, peer, n),
                     f"numeraud {ours:.3f} s",
                     speedup,
                     f"≥ {want:g}x faster" if want else "",
                     speedup >= want if want else None,
                 )
             )
+        pss = e2e.get(f"e2e_pss_handlers_{n}_models_mb")
         rows.append(
             Row(
                 f"{head}: numeraud RSS, supervisor + handlers",
-                f"{e2e[f'e2e_rss_supervisor_{n}_models_mb']:.0f} + {e2e[f'e2e_rss_handlers_{n}_models_mb']:.0f} MB",
+                f"{e2e[f'e2e_rss_supervisor_{n}_models_mb']:.0f} + {e2e[f'e2e_rss_handlers_{n}_models_mb']:.0f} MB"
+                + (f" (handlers' PSS {pss:.0f} MB)" if pss is not None else ""),
             )
         )
     return rows + growth_rows(e2e)
@@ -85,7 +97,13 @@ def growth(e2e: dict[str, Any]) -> dict[str, float]:
         f"e2e_growth_per_doubling_{what}": round(
             per_doubling(e2e[f"e2e_{what}_{lo}_models{unit}"], e2e[f"e2e_{what}_{hi}_models{unit}"], lo, hi), 2
         )
-        for what, unit in (("numeraud", "_s"), ("rss_supervisor", "_mb"), ("rss_handlers", "_mb"))
+        for what, unit in (
+            ("numeraud", "_s"),
+            ("rss_supervisor", "_mb"),
+            ("rss_handlers", "_mb"),
+            ("pss_handlers", "_mb"),
+        )
+        if f"e2e_{what}_{lo}_models{unit}" in e2e and f"e2e_{what}_{hi}_models{unit}" in e2e
     }
 
 
@@ -95,7 +113,12 @@ def growth_rows(e2e: dict[str, Any]) -> list[Row]:
     if not found:
         return []
     span = f"{counts[0]} → {counts[-1]} models"
-    names = {"numeraud": "open → all accepted", "rss_supervisor": "supervisor RSS", "rss_handlers": "handlers' RSS"}
+    names = {
+        "numeraud": "open → all accepted",
+        "rss_supervisor": "supervisor RSS",
+        "rss_handlers": "handlers' RSS",
+        "pss_handlers": "handlers' PSS",
+    }
     return [
         Row(f"growth per doubling of models ({span}): numeraud {names[k.rsplit('doubling_', 1)[1]]}", f"x{v:.2f}")
         for k, v in found.items()
@@ -171,7 +194,18 @@ def ctl_rows(c: dict[str, Any]) -> list[Row]:
             f"≤ {c['target_ms']:g} ms",
             ours <= c["target_ms"],
         )
-    ]
+    ] + (
+        [
+            Row(
+                "numeraudctl status, whole process, numeraud without bytecode (PYTHONDONTWRITEBYTECODE=1)",
+                f"{cold:.0f} ms",
+                f"with bytecode {ours:.0f} ms",
+                round(cold / ours, 2) if ours else None,
+            )
+        ]
+        if (cold := rows.get("numeraudctl status (running, no bytecode)", {}).get("median_ms")) is not None
+        else []
+    )
 
 
 def log_rows(g: dict[str, Any]) -> list[Row]:

@@ -38,10 +38,19 @@ from bench.chart import write_chart  # noqa: E402
 from bench.figures import Row, rows_of, targets_note  # noqa: E402
 from bench.machine import machine  # noqa: E402
 
-#: name -> (script, full-run arguments, --quick arguments (None: not in --quick), timeout in seconds)
+#: name -> (script, full-run arguments, --quick arguments (None: not in --quick), timeout in seconds).
+#: The full run fits 15 minutes on 2 cores: 3 rounds per contestant up to 10 models, 1 at 50 (numeraud's
+#: 50 handler processes start and train before it), the Compute pattern (one cold process per model:
+#: ~15-45 s a round at 10 models, minutes at 50) in the first round only, and the 4x live file for
+#: numeraud and its floor at 1 and 10 models (the growth figures), one round.
 BENCHES: dict[str, tuple[str, list[str], list[str] | None, float]] = {
-    "e2e": ("e2e.py", [], ["--quick"], 1800),
-    "e2e_live4x": ("e2e.py", ["--live-scale", "4", "--rounds", "1"], None, 1200),
+    "e2e": ("e2e.py", ["--rounds", "3", "--rounds-many", "1", "--compute-rounds", "1"], ["--quick"], 1800),
+    "e2e_live4x": (
+        "e2e.py",
+        ["--live-scale", "4", "--models", "1,10", "--rounds", "1", "--contestants", "numeraud,floor"],
+        None,
+        1200,
+    ),
     "bus": ("bus.py", [], ["--events", "300", "--rounds", "1", "--handlers-many", "3", "--events-many", "100"], 300),
     "round_latency": (
         "round_latency.py",
@@ -49,9 +58,14 @@ BENCHES: dict[str, tuple[str, list[str], list[str] | None, float]] = {
         ["--rounds", "2", "--polls", "300", "--warmup-polls", "50", "--floor-repeats", "1", "--train-rows", "500"],
         600,
     ),
-    "data_memory": ("data_memory.py", [], ["--train-rows", "5000", "--repeat", "1"], 600),
+    "data_memory": (
+        "data_memory.py",
+        ["--train-rows", "50000", "--repeat", "2"],
+        ["--train-rows", "5000", "--repeat", "1"],
+        600,
+    ),
     "ctl_latency": ("ctl_latency.py", [], ["--runs", "5"], 300),
-    "log_growth": ("log_growth.py", [], ["--rounds", "200", "--runs", "2"], 900),
+    "log_growth": ("log_growth.py", ["--runs", "5"], ["--rounds", "200", "--runs", "2"], 900),
 }
 
 

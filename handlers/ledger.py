@@ -2,12 +2,14 @@
 
 An ``attempting`` row is written *before* an upload starts; ``uploaded`` (with the submission id)
 after Numerai confirmed it. A row left ``attempting`` by a crash means "ask Numerai before trying
-again": the uploader checks the API for a submission of that round first.
+again": the uploader checks the API for a submission of that round first. One connection, used
+under a lock: the uploader's upload threads share it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +51,8 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
@@ -63,10 +66,8 @@ class Ledger:
 
     def get(self, round_number: int, model: str) -> Entry | None:
         """The row for (round, model), if any."""
-        row = self.db.execute(
-            SELECT + " WHERE round=? AND model=?",
-            (round_number, model),
-        ).fetchone()
+        with self._lock:
+            row = self.db.execute(SELECT + " WHERE round=? AND model=?", (round_number, model)).fetchone()
         return Entry(*row) if row else None
 
     def record(
@@ -81,28 +82,32 @@ class Ledger:
         path: str | None = None,
     ) -> None:
         """Insert or replace the row for (round, model), durably."""
-        self.db.execute(
-            "INSERT OR REPLACE INTO uploads (round, model, status, submission_id, source, error, updated, path) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (round_number, model, status, submission_id, source, error, datetime.now(UTC).isoformat(), path),
-        )
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO uploads (round, model, status, submission_id, source, error, updated, path) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (round_number, model, status, submission_id, source, error, datetime.now(UTC).isoformat(), path),
+            )
 
     def last_uploaded(self, model: str, *, before: int) -> Entry | None:
         """The newest real (not fallback) upload of ``model`` in a round before ``before``."""
-        row = self.db.execute(
-            SELECT + " WHERE model=? AND round<? AND status='uploaded' "
-            "AND (source IS NULL OR source NOT LIKE 'fallback:%') ORDER BY round DESC LIMIT 1",
-            (model, before),
-        ).fetchone()
+        with self._lock:
+            row = self.db.execute(
+                SELECT + " WHERE model=? AND round<? AND status='uploaded' "
+                "AND (source IS NULL OR source NOT LIKE 'fallback:%') ORDER BY round DESC LIMIT 1",
+                (model, before),
+            ).fetchone()
         return Entry(*row) if row else None
 
     def entries(self, round_number: int | None = None) -> list[Entry]:
         """All rows (of one round), newest round first."""
-        return _entries(self.db, round_number)
+        with self._lock:
+            return _entries(self.db, round_number)
 
     def close(self) -> None:
         """Close the database."""
-        self.db.close()
+        with self._lock:
+            self.db.close()
 
 
 def _entries(db: sqlite3.Connection, round_number: int | None, select: str = SELECT) -> list[Entry]:

@@ -18,8 +18,11 @@ Configure it in ``[handlers.NAME]``::
   model goes on predicting, and ``retrain = "before"`` keeps numerauto's order (the round's
   predictions wait for the training);
 * ``on_new_tournament_data``: switches to the model a background training finished (logged:
-  ``switched_model``), predicts the round's live file, ranks to (0, 1], writes the predictions CSV
-  atomically and emits ``predictions_ready(round, model, path)``.
+  ``switched_model``), predicts the round's live file (only the model's features are read), ranks
+  to (0, 1], writes the predictions CSV atomically and emits ``predictions_ready(round, model,
+  path)``. It predicts on ``predict_threads`` threads (default 1): every model has a handler
+  process of its own, and ten of them each starting an OpenMP team as wide as the machine on the
+  same cores spend about half their CPU waiting on one another (raise it for one big model alone).
 
 The model file is only ever loaded from the handler's own state directory.
 
@@ -36,6 +39,7 @@ from typing import Any
 
 import joblib
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from numeraud import EventHandler
 from numeraud.common.failpoints import Failpoints
@@ -63,11 +67,19 @@ class ModelHandler(EventHandler):
         import_estimator(str(self.options.get("estimator", DEFAULT_ESTIMATOR)))
         if self.retrain not in RETRAIN:
             raise ModelError(f"options.retrain: must be one of {', '.join(RETRAIN)}, not {self.retrain!r}")
+        threads = self.options.get("predict_threads", 1)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ModelError(f"options.predict_threads: must be a whole number >= 1, not {threads!r}")
 
     @property
     def retrain(self) -> str:
         """``"background"`` (the default) or ``"before"`` (numerauto's order: train, then predict)."""
         return str(self.options.get("retrain", "background"))
+
+    @property
+    def predict_threads(self) -> int:
+        """The threads a prediction may use (``options.predict_threads``, default 1)."""
+        return int(self.options.get("predict_threads", 1))
 
     @property
     def model_name(self) -> str:
@@ -188,7 +200,9 @@ class ModelHandler(EventHandler):
         except DataError as exc:
             raise ModelError(f"live data for round {round_number}: {exc}") from exc
         self.failpoints.hit("mid_predict")
-        predictions = pd.Series(model.predict(live[features]), index=live.index, name="prediction").rank(pct=True)
+        with threadpool_limits(limits=self.predict_threads):
+            raw = model.predict(live[features])
+        predictions = pd.Series(raw, index=live.index, name="prediction").rank(pct=True)
         path = self._dir() / "predictions" / f"{self.model_name}_round_{round_number}.csv"
         with atomic_path(path) as temp:
             predictions.rename_axis("id").to_csv(temp, header=True)

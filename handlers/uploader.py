@@ -13,6 +13,13 @@ what is wrong), uploads with numerapi, confirms through the API that the submiss
 records it in a ledger so a redelivered event never uploads twice. Transient failures are retried
 with backoff until the round's deadline; one model's failure never blocks another's upload. On
 ``round_closed`` it raises ``submission_missed`` for every mapped model without a submission.
+The live ids are read once per live file (:class:`numeraud_handlers.predictions.LiveIds`), not
+once per predictions file.
+
+The uploads one event starts (a predictions file mapped to several Numerai models, the guard's
+fallbacks) go ``options.parallel_uploads`` at a time (default 4; 1: one after another), each on its
+own API client (:mod:`numeraud_handlers.fanout`); the event is ACKed once all of them are
+confirmed or recorded as failed, and its events are emitted in the order of the models.
 
 On ``round_deadline_near`` (``[poll] guard_margin`` before the deadline) every mapped model still
 without a submission gets its ``options.fallback`` (:mod:`numeraud_handlers.fallback`: Numerai's
@@ -26,6 +33,7 @@ is read here (:mod:`numeraud.numerai.credentials`) and nowhere else.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,8 +51,20 @@ from numeraud.numerai.submission import SubmissionInvalid
 
 from .data import DataError, load
 from .fallback import PREFIX, is_fallback, parse_fallbacks
+from .fanout import FanOut
 from .ledger import Entry, Ledger
-from .predictions import validate_file
+from .predictions import LiveIds, validate_file
+
+#: Uploads one event starts that go at once, by default.
+PARALLEL_UPLOADS = 4
+
+
+def parallel_uploads(options: Mapping[str, Any]) -> int:
+    """``options.parallel_uploads``: how many of one event's uploads go at once (a whole number >= 1)."""
+    value = options.get("parallel_uploads", PARALLEL_UPLOADS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 16:
+        raise ValueError(f"options.parallel_uploads: must be a whole number from 1 to 16, not {value!r}")
+    return value
 
 
 def model_map(options: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -80,17 +100,47 @@ class UploaderHandler(EventHandler):
                 "numerai_public_id/numerai_secret_key, or the options public_id_file/secret_key_file"
             )
         api_url = str(self.options.get("api_url") or self.numerai_api_url or NUMERAI_API_URL)
+        workers = parallel_uploads(self.options)
         self.client = NumeraiClient(api_url, keys.public_id, keys.secret_key)
         self.backoff = Backoff(float(self.options.get("retry_base", 2.0)), float(self.options.get("retry_cap", 60.0)))
         state_dir = self.state_dir or Path(".")
         self.ledger = Ledger(state_dir / "ledger.sqlite")
+        self.live_ids = LiveIds()
         self._ids: dict[str, str] = {}
-        self.log.info("uploader_ready", keys_from=keys.source, models=self.models, api_url=api_url)
+        self._example_lock = threading.Lock()
+
+        def thread_client() -> None:  # each upload thread its own session (and the same failpoints)
+            client = NumeraiClient(api_url, keys.public_id, keys.secret_key)
+            client.failpoints = self.client.failpoints
+            self.fanout.local.client = client
+
+        self.fanout = FanOut(workers, initializer=thread_client)
+        self.log.info(
+            "uploader_ready", keys_from=keys.source, models=self.models, api_url=api_url, parallel_uploads=workers
+        )
 
     def on_shutdown(self) -> None:
-        """Close the ledger."""
+        """Stop the upload threads, close the ledger."""
+        if hasattr(self, "fanout"):
+            self.fanout.close()
         if hasattr(self, "ledger"):
             self.ledger.close()
+
+    def emit(self, kind: str, **payload: Any) -> None:
+        """Emit an event (held until the other uploads of the callback end, in an upload thread)."""
+        held = self.fanout.held() if hasattr(self, "fanout") else None
+        if held is None:
+            super().emit(kind, **payload)
+        else:
+            held.append((kind, payload))
+
+    def _emit_held(self, kind: str, payload: dict[str, Any]) -> None:
+        super().emit(kind, **payload)
+
+    def _api(self) -> NumeraiClient:
+        """The calling thread's API client (an upload thread's own, else the handler's)."""
+        client: NumeraiClient = getattr(self.fanout.local, "client", self.client)
+        return client
 
     def _deadline(self, event: HandlerEvent) -> float | None:
         """The event's deadline (Numerai's time) on the monotonic clock, corrected by the clock
@@ -103,7 +153,7 @@ class UploaderHandler(EventHandler):
 
     def _model_id(self, name: str, deadline: float | None) -> str:
         if name not in self._ids:
-            self._ids = {k.lower(): v for k, v in self._retry(self.client.get_models, deadline).items()}
+            self._ids = {k.lower(): v for k, v in self._retry(self._api().get_models, deadline).items()}
         if name not in self._ids:
             raise NumeraiRejected(f"the account has no model named {name!r} (it has: {', '.join(sorted(self._ids))})")
         return self._ids[name]
@@ -125,14 +175,15 @@ class UploaderHandler(EventHandler):
         deadline = self._deadline(event)
         path = Path(str(event["path"]))
         try:
-            validate_file(path, Path(str(event["live_path"])))
+            validate_file(path, Path(str(event["live_path"])), self.live_ids)
         except (OSError, KeyError, DataError, SubmissionInvalid) as exc:
             reason = f"{path.name}: {exc}"
             for target in targets:
                 self._failed(round_number, target, source, reason, "submission_failed")
             return
-        for target in targets:
-            self._upload_one(round_number, target, source, path, deadline)
+        self.fanout.run(
+            lambda target: self._upload_one(round_number, target, source, path, deadline), targets, self._emit_held
+        )
 
     def _upload_one(
         self, round_number: int, target: str, source: str, path: Path, deadline: float | None
@@ -176,11 +227,10 @@ class UploaderHandler(EventHandler):
             # ``error`` marks an attempt that replaces a fallback (the fallback is on Numerai already)
             marker = f"{PREFIX}replacing" if replacing else None
             self.ledger.record(round_number, target, "attempting", source=source, error=marker, path=str(path))
-            submission_id: str = self._retry(
-                lambda: self.client.upload_predictions(str(path), model_id=model_id), deadline
-            )
+            client = self._api()
+            submission_id: str = self._retry(lambda: client.upload_predictions(str(path), model_id=model_id), deadline)
             self.failpoints.hit("after_upload")
-            confirmed = {s["id"] for s in self._retry(lambda: self.client.submission_ids(model_id), deadline)}
+            confirmed = {s["id"] for s in self._retry(lambda: client.submission_ids(model_id), deadline)}
             if submission_id not in confirmed:
                 raise NumeraiRejected(f"Numerai does not list submission {submission_id} after the upload")
         except DeadlinePassed as exc:
@@ -200,11 +250,12 @@ class UploaderHandler(EventHandler):
 
     def _found_on_numerai(self, model_id: str, round_number: int) -> str | None:
         """The id of this round's selected submission, if Numerai has one (asked after a crash)."""
-        selected = self.client.get_submission_filenames(round_num=round_number, model_id=model_id)
+        client = self._api()
+        selected = client.get_submission_filenames(round_num=round_number, model_id=model_id)
         if not selected:
             return None
         filenames = {item["filename"] for item in selected}
-        for submission in self.client.submission_ids(model_id):
+        for submission in client.submission_ids(model_id):
             if submission["filename"] in filenames:
                 return str(submission["id"])
         return "(on Numerai, id not listed)"
@@ -250,12 +301,14 @@ class UploaderHandler(EventHandler):
             live_files=dict(event.get("live_files") or {}),
             version=str(event.get("version") or ""),
         )
+        unsubmitted: list[tuple[str, str]] = []
         for targets in self.models.values():
             for target in targets:
                 entry = self.ledger.get(near.number, target)
                 if entry is not None and entry.status == "uploaded":
                     continue
-                self._guard(near, target, entry.error if entry is not None and entry.error else "no predictions yet")
+                unsubmitted.append((target, entry.error if entry is not None and entry.error else "no predictions yet"))
+        self.fanout.run(lambda item: self._guard(near, *item), unsubmitted, self._emit_held)
 
     def _guard(self, near: _NearDeadline, target: str, why: str) -> None:
         """Try ``target``'s fallbacks in order; say what happened either way."""
@@ -265,7 +318,7 @@ class UploaderHandler(EventHandler):
                 break
             try:
                 path = self._fallback_file(kind, near, target)
-                validate_file(path, Path(near.live_files["live.parquet"]))
+                validate_file(path, Path(near.live_files["live.parquet"]), self.live_ids)
             except (OSError, KeyError, DataError, SubmissionInvalid, NumeraiError, DeadlinePassed, ValueError) as exc:
                 tried.append(f"{kind}: {exc}")
                 self.log.warning("fallback_refused", numerai_model=target, fallback=kind, reason=str(exc))
@@ -289,7 +342,8 @@ class UploaderHandler(EventHandler):
     def _fallback_file(self, kind: str, near: _NearDeadline, target: str) -> Path:
         """The predictions file fallback ``kind`` stands for (raises with the reason when there is none)."""
         if kind == "example":
-            return self._example_predictions(near)
+            with self._example_lock:  # one file for every model, made once
+                return self._example_predictions(near)
         if kind == "previous":
             entry = self.ledger.last_uploaded(target, before=near.number)
             if entry is None or not entry.path:
@@ -315,7 +369,8 @@ class UploaderHandler(EventHandler):
             source = out.with_suffix(".parquet")
             source.parent.mkdir(parents=True, exist_ok=True)
             remote = f"{near.version}/live_example_preds.parquet"
-            self._retry(lambda: self.client.download_dataset(remote, str(source), round_num=near.number), near.deadline)
+            client = self._api()
+            self._retry(lambda: client.download_dataset(remote, str(source), round_num=near.number), near.deadline)
         frame = load(source, ["prediction"])
         with atomic_path(out) as temp:
             frame.rename_axis("id")[["prediction"]].to_csv(temp, header=True)

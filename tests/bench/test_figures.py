@@ -65,3 +65,16 @@ def test_collected_figures_keep_their_floors_under_the_benchmark_name() -> None:
     assert rows[0].met is False
     assert figures["ctl_latency_results_numeraudctl_status_running_median_ms"] == 120.0
     assert figures["ctl_latency_results_python_c_pass_median_ms"] == 30.0
+
+
+def test_a_run_without_some_contestants_has_rows_for_those_that_ran() -> None:
+    full = e2e(2.0, 3.0, 20.0, 1.0, 10)
+    result = {k: v for k, v in full.items() if "cron" not in k and "compute" not in k}
+    result |= {"e2e_pss_handlers_10_models_mb": 900.0, "e2e_numeraud_10_models_rounds": 1}
+    rows, _ = rows_of({"e2e_live4x": result})
+    labels = [r.label for r in rows]
+    assert not any("cron" in label or "compute" in label for label in labels)
+    floor = next(r for r in rows if r.label.endswith("numeraud vs warm floor"))
+    assert floor.value == "2.000 s (max 2.200, 1 round)"
+    memory = next(r for r in rows if "RSS" in r.label)
+    assert memory.value == "150 + 2640 MB (handlers' PSS 900 MB)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -229,4 +230,30 @@ def test_a_background_training_lost_with_its_process_is_started_again(small_sand
 def test_an_unknown_retrain_value_fails_at_start(tmp_path: Path) -> None:
     handler = make(tmp_path, {**FAST, "retrain": "sometimes"})
     with pytest.raises(ModelError, match=r"options\.retrain: must be one of background, before"):
+        handler.on_start()
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(None, 1), (3, 3)])
+def test_predictions_use_predict_threads_native_threads(
+    small_sandbox: Sandbox, tmp_path: Path, threads: int | None, expected: int
+) -> None:
+    record = tmp_path / "threads.json"
+    options = {**FAST, "estimator": "tests.handlers.thread_probe:ThreadProbe", "params": {"record": str(record)}}
+    if threads is not None:
+        options["predict_threads"] = threads
+    handler = make(tmp_path, options)
+    handler.on_start()
+    deliver(handler, "new_training_data", 1, files(small_sandbox))
+    deliver(handler, "new_tournament_data", 1, files(small_sandbox))
+    seen = json.loads(record.read_text())
+    assert seen["openmp"], "no OpenMP runtime loaded: the test proves nothing"
+    assert set(seen["openmp"]) == {expected}
+    if threads is None:
+        assert set(seen.get("blas", [])) <= {1}
+
+
+@pytest.mark.parametrize("value", [0, "2", True])
+def test_a_bad_predict_threads_fails_at_start(tmp_path: Path, value: object) -> None:
+    handler = make(tmp_path, {**FAST, "predict_threads": value})
+    with pytest.raises(ModelError, match=r"options\.predict_threads"):
         handler.on_start()
