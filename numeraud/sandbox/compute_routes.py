@@ -55,12 +55,12 @@ class ComputeRoutes(RequestPlumbing):
 
     def _compute_model(self, path: str, started: float) -> None:
         token = path.removeprefix("/compute/models/").partition("/")[0]
-        pickle = self.server.core.compute_runs.pickle_of(token)
-        if pickle is None:
+        stored = self.server.core.compute_runs.pickle_of(token)
+        if stored is None:
             self._send_json(HTTPStatus.FORBIDDEN, {"error": "Unknown or expired model URL"})
             self._record("compute", started)
             return
-        data = pickle.read_bytes()
+        data = stored.read_bytes()  # served as bytes, never unpickled here
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))

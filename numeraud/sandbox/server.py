@@ -105,7 +105,7 @@ class SandboxRequestHandler(AdminRoutes, ComputeRoutes, FileDownloads):
         self._record("graphql", started, fields)
 
     def do_GET(self) -> None:
-        """Dataset files under ``/files``; admin views under ``/admin``; a Compute run's pickle."""
+        """Dataset files under ``/files``; admin views under ``/admin``; the pickle file of a Compute run."""
         started = time.perf_counter()
         path = urlsplit(self.path).path
         if path.startswith("/admin/"):
