@@ -15,14 +15,15 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from numeraud.common.datasets import is_version, version_key
 from numeraud.sandbox.datagen import VERSION_FILES, DatasetGenerator
 from numeraud.sandbox.errors import AdminError, ApiError
-from numeraud.sandbox.records import Round, SandboxState
+from numeraud.sandbox.records import Round, RoundTimes, SandboxState
 
 #: The files of a version that every round shares.
 STATIC_FILES = VERSION_FILES
@@ -94,26 +95,11 @@ class DatasetCatalogue:
         if name in STATIC_FILES:
             self.generator.ensure_version(version)
             return f"{version}/{name}"
-        by_number = {r.number: r for r in rounds}
-        for stem, suffix in PER_ROUND_FILES:
-            match = re.fullmatch(rf"{stem}(?:_(\d+))?{re.escape(suffix)}", name)
-            if not match:
-                continue
-            explicit = match.group(1) is not None or round_number is not None
-            if match.group(1):
-                wanted = int(match.group(1))
-            elif round_number is not None:
-                wanted = round_number
-            else:
-                published = [r.number for r in rounds if r.live_published(now)]
-                wanted = published[-1] if published else rounds[-1].number
-            if wanted not in by_number:
-                raise ApiError(f"Dataset not found: {filename} (round {wanted} has not opened)")
-            if explicit and not by_number[wanted].live_published(now):
-                raise ApiError(f"Dataset not found: {filename} (round {wanted}'s live data is not published yet)")
-            self.generator.ensure_live(version, wanted)
-            return f"{version}/{stem}_{wanted}{suffix}"
-        raise ApiError(f"Dataset not found: {filename}")
+        stem, suffix, row = per_round_file(
+            filename, name, patterns=PER_ROUND_FILES, rounds=rounds, round_number=round_number, now=now
+        )
+        self.generator.ensure_live(version, row.number)
+        return f"{version}/{stem}_{row.number}{suffix}"
 
     def public_file(self, relative: str, now: datetime) -> Path | None:
         """The on-disk path of a public file, or None if it is not one (no traversal, no hidden,
@@ -194,3 +180,43 @@ class DatasetCatalogue:
             with self.lock:
                 self.state.validation_updates[chosen] = total
         return files
+
+
+R = TypeVar("R", bound=RoundTimes)
+
+
+def per_round_file(
+    filename: str,
+    name: str,
+    *,
+    patterns: Iterable[tuple[str, str]],
+    rounds: Sequence[R],
+    round_number: int | None,
+    now: datetime,
+) -> tuple[str, str, R]:
+    """Which round's file a per-round dataset name stands for, as Numerai serves it: ``(stem,
+    suffix, round)`` for ``name`` matching one of ``patterns`` (``("live", ".parquet")``:
+    ``live.parquet`` or ``live_3.parquet``). The round is the number in the name, else
+    ``round_number``, else the newest round whose live data is published. :class:`ApiError`
+    ("Dataset not found") for no such file, a round that has not opened, or a round asked for by
+    number whose live data is not published yet."""
+    by_number = {r.number: r for r in rounds}
+    for stem, suffix in patterns:
+        match = re.fullmatch(rf"{stem}(?:_(\d+))?{re.escape(suffix)}", name)
+        if not match:
+            continue
+        explicit = match.group(1) is not None or round_number is not None
+        if match.group(1):
+            wanted = int(match.group(1))
+        elif round_number is not None:
+            wanted = round_number
+        else:
+            published = [r.number for r in rounds if r.live_published(now)]
+            wanted = published[-1] if published else rounds[-1].number
+        row = by_number.get(wanted)
+        if row is None:
+            raise ApiError(f"Dataset not found: {filename} (round {wanted} has not opened)")
+        if explicit and not row.live_published(now):
+            raise ApiError(f"Dataset not found: {filename} (round {wanted}'s live data is not published yet)")
+        return stem, suffix, row
+    raise ApiError(f"Dataset not found: {filename}")

@@ -24,19 +24,15 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass
-class Round:
-    """One tournament round; times are real, timezone-aware UTC."""
+class RoundTimes:
+    """What a round row says of its times, for Classic's rounds and the side tournaments' rows."""
 
     number: int
     open_time: datetime
     close_staking_time: datetime
-    resolve_time: datetime
-    virtual_close: datetime | None = None
-    virtual_resolve: datetime | None = None
-    resolved: bool = False
+    resolved: bool
     #: When the round's live files are published (real time); ``None``: at its open.
-    live_at: datetime | None = None
+    live_at: datetime | None
 
     def is_open(self, now: datetime) -> bool:
         """Whether on-time submissions are accepted at ``now``."""
@@ -58,6 +54,21 @@ class Round:
         if now < self.open_time:
             return "UPCOMING"
         return "OPEN" if self.is_open(now) else "RESOLVING"
+
+
+@dataclass
+class Round(RoundTimes):
+    """One tournament round; times are real, timezone-aware UTC."""
+
+    number: int
+    open_time: datetime
+    close_staking_time: datetime
+    resolve_time: datetime
+    virtual_close: datetime | None = None
+    virtual_resolve: datetime | None = None
+    resolved: bool = False
+    #: When the round's live files are published (real time); ``None``: at its open.
+    live_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ from typing import Any
 import pandas as pd
 from numerai_tools.submissions import clean_submission
 
-from numeraud.numerai.submission import SubmissionInvalid
 from numeraud.numerai.validation import TOURNAMENT_NAMES, read_submission, validate_submission
+from numeraud.sandbox.catalogue import per_round_file
 from numeraud.sandbox.errors import AdminError, ApiError
-from numeraud.sandbox.records import Model, PendingUpload, Round, Score, Submission, UploadRecord, iso
+from numeraud.sandbox.records import Model, PendingUpload, Round, RoundTimes, Score, Submission, UploadRecord, iso
 from numeraud.sandbox.scoring import percentiles, score_predictions
 from numeraud.sandbox.signals_data import PER_ROUND_FILES, SIDE_VERSIONS, STATIC_FILES, SideData
+from numeraud.sandbox.submissions import record_submission
 
 #: The scores a resolved Signals or Crypto round gives each submission (as Classic's).
 SCORE_NAMES = ("v2_corr20", "mmc")
@@ -43,7 +44,7 @@ class SideUpload(UploadRecord):
 
 
 @dataclass(frozen=True)
-class SideRound:
+class SideRound(RoundTimes):
     """A side tournament's row of one round: Classic's times, its own tournament and resolved state."""
 
     tournament: int
@@ -53,23 +54,6 @@ class SideRound:
     resolve_time: datetime
     resolved: bool
     live_at: datetime | None
-
-    def is_open(self, now: datetime) -> bool:
-        """Whether on-time submissions are accepted at ``now``."""
-        return self.open_time <= now < self.close_staking_time
-
-    @property
-    def score_time(self) -> datetime:
-        """When the first score arrives (as Classic: four days after close)."""
-        return self.close_staking_time + timedelta(days=4)
-
-    def status(self, now: datetime) -> str:
-        """Numerai's RoundStatus for this row."""
-        if self.resolved:
-            return "RESOLVED"
-        if now < self.open_time:
-            return "UPCOMING"
-        return "OPEN" if self.is_open(now) else "RESOLVING"
 
 
 @dataclass
@@ -183,28 +167,12 @@ class SideTournament:
         if name in STATIC_FILES[self.tournament]:
             self.data.ensure_static(version)
             return filename
-        rows = self.rounds()
-        by_number = {r.number: r for r in rows}
-        for stem, suffix in PER_ROUND_FILES[self.tournament]:
-            match = re.fullmatch(rf"{stem}(?:_(\d+))?{re.escape(suffix)}", name)
-            if not match:
-                continue
-            explicit = match.group(1) is not None or round_number is not None
-            if match.group(1):
-                wanted = int(match.group(1))
-            elif round_number is not None:
-                wanted = round_number
-            else:
-                published = [r.number for r in rows if r.live_at is None or r.live_at <= now]
-                wanted = published[-1] if published else rows[-1].number
-            row = by_number.get(wanted)
-            if row is None:
-                raise ApiError(f"Dataset not found: {filename} (round {wanted} has not opened)")
-            if explicit and row.live_at is not None and row.live_at > now:
-                raise ApiError(f"Dataset not found: {filename} (round {wanted}'s live data is not published yet)")
-            self.data.ensure_live(version, wanted, (row.open_time - timedelta(days=1)).date())
-            return f"{version}/{stem}_{wanted}{suffix}"
-        raise ApiError(f"Dataset not found: {filename}")
+        patterns = PER_ROUND_FILES[self.tournament]
+        stem, suffix, row = per_round_file(
+            filename, name, patterns=patterns, rounds=self.rounds(), round_number=round_number, now=now
+        )
+        self.data.ensure_live(version, row.number, (row.open_time - timedelta(days=1)).date())
+        return f"{version}/{stem}_{row.number}{suffix}"
 
     def public_file(self, relative: str, now: datetime) -> Path | None:
         """The on-disk path of a public file (``signals/v2.0/live_3.parquet``), or None if it is not one."""
@@ -218,7 +186,7 @@ class SideTournament:
             match = re.fullmatch(rf"{re.escape(stem)}_(\d+){re.escape(suffix)}", name)
             if match:
                 row = next((r for r in self.rounds() if r.number == int(match.group(1))), None)
-                if row is None or (row.live_at is not None and row.live_at > now):
+                if row is None or not row.live_published(now):
                     return None
                 self.data.ensure_live(version, row.number, (row.open_time - timedelta(days=1)).date())
         path = self.data.root / version / name
@@ -246,56 +214,25 @@ class SideTournament:
         """Validate an uploaded file with the tournament's rules and record it; :class:`ApiError` with
         numerai-tools' reason if Numerai would refuse it."""
         model = self.model(model_id)
-        with self.lock:
-            pending = next((p for p in self.state.pending.values() if p.key == filename), None)
-        if pending is None or pending.model_id != model.id:
-            raise ApiError(f"Upload not found: {filename}")
         current = self.current_round()
-        record = SideUpload(
-            model=model.name,
-            model_id=model.id,
-            round=current.number,
-            filename=pending.client_filename,
-            rows=None,
-            accepted=False,
-            reason=None,
-            submission_id=None,
-            at=now,
-            late=now >= current.close_staking_time,
-        )
-        try:
-            if not pending.received:
-                raise SubmissionInvalid("invalid_submission_file: no file was uploaded to the upload URL")
-            frame = read_submission(pending.path.read_bytes(), self.tournament)
+
+        def check(record: SideUpload, data: bytes) -> None:
+            frame = read_submission(data, self.tournament)
             record.rows = len(frame)
-            validated = validate_submission(
-                self.tournament, self.data.universe(current.number), frame, require_date=self.require_date
-            )
-        except SubmissionInvalid as exc:
-            record.reason = str(exc)
-            with self.lock:
-                self.state.uploads.append(record)
-            raise ApiError(str(exc)) from exc
-        submission = Submission(
-            id=str(uuid.uuid4()),
-            model_id=model.id,
-            round=current.number,
-            filename=pending.key,
-            path=pending.path,
-            inserted_at=now,
-            late=record.late,
-        )
-        with self.lock:
-            for earlier in self.state.submissions:
-                if earlier.model_id == model.id and earlier.round == current.number:
-                    earlier.selected = False
-            self.state.submissions.append(submission)
-            self.state.pending.pop(pending.token, None)
-            record.accepted = True
-            record.submission_id = submission.id
+            universe = self.data.universe(current.number)
+            validated = validate_submission(self.tournament, universe, frame, require_date=self.require_date)
             record.invalid_ids = len(validated.invalid_ids)
-            self.state.uploads.append(record)
-        return submission
+
+        return record_submission(
+            self.state,
+            self.lock,
+            make=SideUpload,
+            filename=filename,
+            model=model,
+            current=current,
+            now=now,
+            check=check,
+        )
 
     def submissions_of(self, model_id: str) -> list[Submission]:
         """A model's submissions, oldest first."""

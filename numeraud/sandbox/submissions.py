@@ -7,14 +7,24 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
 from numeraud.numerai.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
 from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.errors import ApiError
-from numeraud.sandbox.records import CLASSIC, PendingUpload, Round, SandboxState, Submission, UploadRecord, iso
+from numeraud.sandbox.records import (
+    CLASSIC,
+    Model,
+    PendingUpload,
+    Round,
+    RoundTimes,
+    SandboxState,
+    Submission,
+    UploadRecord,
+    iso,
+)
 
 #: The largest predictions file an upload URL takes.
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -65,53 +75,23 @@ class Submissions:
         """Validate an uploaded file with Numerai's rules and record it (``create_submission``)."""
         _check_classic(tournament)
         model = self.accounts.model(model_id)
-        with self.lock:
-            pending = next((p for p in self.state.pending.values() if p.key == filename), None)
-        if pending is None or pending.model_id != model.id:
-            raise ApiError(f"Upload not found: {filename}")
         current = self.current_round()
-        record = UploadRecord(
-            model=model.name,
-            model_id=model.id,
-            round=current.number,
-            filename=pending.client_filename,
-            rows=None,
-            accepted=False,
-            reason=None,
-            submission_id=None,
-            at=now,
-            late=now >= current.close_staking_time,
-        )
-        try:
-            if not pending.received:
-                raise SubmissionInvalid("invalid_submission_file: no file was uploaded to the upload URL")
-            frame = read_predictions_csv(pending.path.read_bytes())
+
+        def check(record: UploadRecord, data: bytes) -> None:
+            frame = read_predictions_csv(data)
             record.rows = len(frame)
             validate_predictions(self.live_ids(current.number), frame)
-        except SubmissionInvalid as exc:
-            record.reason = str(exc)
-            with self.lock:
-                self.state.uploads.append(record)
-            raise ApiError(str(exc)) from exc
-        submission = Submission(
-            id=str(uuid.uuid4()),
-            model_id=model.id,
-            round=current.number,
-            filename=pending.key,
-            path=pending.path,
-            inserted_at=now,
-            late=record.late,
-        )
-        with self.lock:
-            for earlier in self.state.submissions:
-                if earlier.model_id == model.id and earlier.round == current.number:
-                    earlier.selected = False
-            self.state.submissions.append(submission)
-            self.state.pending.pop(pending.token, None)
-            record.accepted = True
-            record.submission_id = submission.id
-            self.state.uploads.append(record)
-        return submission.id
+
+        return record_submission(
+            self.state,
+            self.lock,
+            make=UploadRecord,
+            filename=filename,
+            model=model,
+            current=current,
+            now=now,
+            check=check,
+        ).id
 
     def live_ids(self, round_number: int) -> pd.Index:
         """The live universe of a round (the ids of its live file)."""
@@ -145,3 +125,76 @@ class Submissions:
                 }
                 for u in self.state.uploads
             ]
+
+
+R = TypeVar("R", bound=UploadRecord)
+
+
+class UploadLog(Protocol[R]):
+    """The state an upload is recorded in: Classic's (:class:`SandboxState`) or a side tournament's."""
+
+    pending: dict[str, PendingUpload]
+    submissions: list[Submission]
+    uploads: list[R]
+
+
+def record_submission(
+    state: UploadLog[R],
+    lock: threading.RLock,
+    *,
+    make: type[R],
+    filename: str,
+    model: Model,
+    current: RoundTimes,
+    now: datetime,
+    check: Callable[[R, bytes], None],
+) -> Submission:
+    """``create_submission`` of the uploaded file ``filename`` for ``model`` in round ``current``:
+    ``check`` reads and validates its bytes (filling the record's ``rows``, and what else the
+    tournament records) or raises :class:`SubmissionInvalid`. A refused file is logged with the
+    reason and answered with :class:`ApiError`; an accepted one becomes the round's selected
+    submission of the model, its slot is used up, and it is logged."""
+    with lock:
+        pending = next((p for p in state.pending.values() if p.key == filename), None)
+    if pending is None or pending.model_id != model.id:
+        raise ApiError(f"Upload not found: {filename}")
+    record = make(
+        model=model.name,
+        model_id=model.id,
+        round=current.number,
+        filename=pending.client_filename,
+        rows=None,
+        accepted=False,
+        reason=None,
+        submission_id=None,
+        at=now,
+        late=now >= current.close_staking_time,
+    )
+    try:
+        if not pending.received:
+            raise SubmissionInvalid("invalid_submission_file: no file was uploaded to the upload URL")
+        check(record, pending.path.read_bytes())
+    except SubmissionInvalid as exc:
+        record.reason = str(exc)
+        with lock:
+            state.uploads.append(record)
+        raise ApiError(str(exc)) from exc
+    submission = Submission(
+        id=str(uuid.uuid4()),
+        model_id=model.id,
+        round=current.number,
+        filename=pending.key,
+        path=pending.path,
+        inserted_at=now,
+        late=record.late,
+    )
+    with lock:
+        for earlier in state.submissions:
+            if earlier.model_id == model.id and earlier.round == current.number:
+                earlier.selected = False
+        state.submissions.append(submission)
+        state.pending.pop(pending.token, None)
+        record.accepted = True
+        record.submission_id = submission.id
+        state.uploads.append(record)
+    return submission
