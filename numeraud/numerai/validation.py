@@ -31,12 +31,9 @@ from numerai_tools.submissions import (
     validate_submission_signals,
 )
 
+from numeraud.common.tournaments import CLASSIC, CRYPTO, SIGNALS
 from numeraud.numerai.submission import UNREADABLE, SubmissionInvalid, read_predictions_csv, validate_predictions
 
-#: Numerai's tournament numbers.
-CLASSIC, SIGNALS, CRYPTO = 8, 11, 12
-#: Tournament number → the name Numerai (and numeraud's config) uses for it.
-TOURNAMENT_NAMES = {CLASSIC: "classic", SIGNALS: "signals", CRYPTO: "crypto"}
 #: The column Numerai's Signals universe files name each stock by (``ticker_universe()`` reads it).
 SIGNALS_TICKER = "numerai_ticker"
 #: The column Crypto's universe names each token by.
@@ -61,17 +58,6 @@ class ValidatedFile:
     live_rows: int
     invalid_ids: tuple[str, ...]
     predictions: pd.Series
-
-
-def tournament_number(value: object) -> int:
-    """Numerai's number of a tournament given as 8/11/12 or ``classic``/``signals``/``crypto``."""
-    if isinstance(value, int) and not isinstance(value, bool) and value in TOURNAMENT_NAMES:
-        return value
-    if isinstance(value, str):
-        for number, name in TOURNAMENT_NAMES.items():
-            if value.strip().lower() in (name, str(number)):
-                return number
-    raise ValueError(f"tournament: {value!r} is not one of 8 (classic), 11 (signals), 12 (crypto)")
 
 
 def read_submission(data: bytes, tournament: int) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from numeraud.numerai.validation import CLASSIC, tournament_number
+from numeraud.common.tournaments import CLASSIC, tournament_number
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.errors import AdminError, ApiError
 from numeraud.sandbox.faults import FaultError, FaultRule

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from numeraud.common.logs import get_logger
-from numeraud.numerai.validation import CLASSIC
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.faults import FaultRule
 from numeraud.sandbox.options import SandboxOptions

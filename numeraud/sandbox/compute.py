@@ -11,9 +11,10 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.errors import ApiError
-from numeraud.sandbox.records import CLASSIC, ModelUpload, PendingUpload, SandboxState
+from numeraud.sandbox.records import ModelUpload, PendingUpload, SandboxState
 
 #: The Python images Numerai's Model Uploads run (numerai-predict supports 3.10 to 3.13).
 DOCKER_IMAGES = ("Python 3.10", "Python 3.11", "Python 3.12", "Python 3.13")

@@ -21,9 +21,10 @@ from urllib.parse import quote, urlencode
 
 from numeraud.common.datasets import version_key
 from numeraud.common.files import atomic_path
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.errors import ApiError
-from numeraud.sandbox.records import CLASSIC, ModelUpload, PendingUpload, SandboxState
+from numeraud.sandbox.records import ModelUpload, PendingUpload, SandboxState
 from numeraud.sandbox.submissions import Submissions
 
 #: The form field of the presigned POST that carries the run's token.

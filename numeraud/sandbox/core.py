@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from numeraud.numerai.validation import CLASSIC, CRYPTO, SIGNALS
+from numeraud.common.tournaments import CLASSIC, CRYPTO, SIGNALS
 from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.catalogue import DatasetCatalogue
 from numeraud.sandbox.clock import Schedule, VirtualClock

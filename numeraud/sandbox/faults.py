@@ -19,7 +19,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from numeraud.numerai.validation import tournament_number
+from numeraud.common.tournaments import tournament_number
 
 #: Every fault the sandbox can inject, with what it does.
 FAULT_KINDS: dict[str, str] = {

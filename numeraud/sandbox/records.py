@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-#: Numerai's tournament number of Classic, the only tournament the sandbox serves.
-CLASSIC = 8
-
 
 def iso(moment: datetime | None) -> str | None:
     """Numerai's datetime format: ISO 8601 in UTC with a ``Z``."""

@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 from numerai_tools.submissions import clean_submission
 
-from numeraud.numerai.validation import TOURNAMENT_NAMES, read_submission, validate_submission
+from numeraud.common.tournaments import TOURNAMENT_NAMES
+from numeraud.numerai.validation import read_submission, validate_submission
 from numeraud.sandbox.catalogue import per_round_file
 from numeraud.sandbox.errors import AdminError, ApiError
 from numeraud.sandbox.records import Model, PendingUpload, Round, RoundTimes, Score, Submission, UploadRecord, iso

@@ -37,7 +37,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from numeraud.common.files import atomic_path
-from numeraud.numerai.validation import CRYPTO, CRYPTO_SYMBOL, SIGNALS, SIGNALS_TICKER
+from numeraud.common.tournaments import CRYPTO, SIGNALS
+from numeraud.numerai.validation import CRYPTO_SYMBOL, SIGNALS_TICKER
 from numeraud.sandbox.datagen.seeds import seeded_rng
 
 #: The versions Numerai lists for each tournament, oldest first.

@@ -11,11 +11,11 @@ from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
+from numeraud.common.tournaments import CLASSIC
 from numeraud.numerai.submission import SubmissionInvalid, read_predictions_csv, validate_predictions
 from numeraud.sandbox.accounts import Accounts
 from numeraud.sandbox.errors import ApiError
 from numeraud.sandbox.records import (
-    CLASSIC,
     Model,
     PendingUpload,
     Round,

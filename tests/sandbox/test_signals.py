@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import requests
 
-from numeraud.numerai.validation import CRYPTO, SIGNALS
+from numeraud.common.tournaments import CRYPTO, SIGNALS
 from numeraud.sandbox import Sandbox, SandboxOptions
 
 #: numerapi's client of each tournament (NumerAPI, SignalsAPI, CryptoAPI), by tournament number.

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from numeraud.numerai.validation import CRYPTO, SIGNALS
+from numeraud.common.tournaments import CRYPTO, SIGNALS
 from numeraud.sandbox import Sandbox, SandboxOptions
 
 README = Path(__file__).resolve().parents[2] / "README.md"

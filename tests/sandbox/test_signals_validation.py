@@ -8,15 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from numeraud.common.tournaments import CLASSIC, CRYPTO, SIGNALS, tournament_number
 from numeraud.numerai.submission import SubmissionInvalid
-from numeraud.numerai.validation import (
-    CLASSIC,
-    CRYPTO,
-    SIGNALS,
-    read_submission,
-    tournament_number,
-    validate_submission,
-)
+from numeraud.numerai.validation import read_submission, validate_submission
 
 TICKERS = [f"T{i:03d} US" for i in range(150)]
 SIGNALS_UNIVERSE = pd.DataFrame(

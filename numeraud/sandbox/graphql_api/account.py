@@ -6,9 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.errors import ApiError
 from numeraud.sandbox.graphql_api.context import ID_NAMESPACE, Context, Resolver
-from numeraud.sandbox.records import CLASSIC, Model, Submission, iso
+from numeraud.sandbox.records import Model, Submission, iso
 
 
 def _model_json(context: Context, model: Model) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.graphql_api.context import Context, Resolver
-from numeraud.sandbox.records import CLASSIC
 
 
 def _upload_auth(context: Context, args: dict[str, Any]) -> dict[str, str]:

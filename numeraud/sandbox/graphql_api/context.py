@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.errors import ApiError
 from numeraud.sandbox.options import SandboxKey
-from numeraud.sandbox.records import CLASSIC
 
 AUTH_REQUIRED = "You must be authenticated to perform this action."
 ID_NAMESPACE = uuid.UUID("1b7c3f0e-2a47-4b55-8d0a-7e8f9a1b2c3d")

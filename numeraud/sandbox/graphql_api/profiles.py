@@ -10,9 +10,10 @@ import uuid
 from statistics import fmean
 from typing import Any
 
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.errors import ApiError
 from numeraud.sandbox.graphql_api.context import ID_NAMESPACE, Context, Resolver, check_tournament
-from numeraud.sandbox.records import CLASSIC, Model, iso
+from numeraud.sandbox.records import Model, iso
 
 #: The sandbox's score names (see :mod:`numeraud.sandbox.resolution`).
 CORR, MMC = "v2_corr20", "mmc"

@@ -6,9 +6,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.errors import ApiError
 from numeraud.sandbox.graphql_api.context import ID_NAMESPACE, Context, Resolver, check_tournament
-from numeraud.sandbox.records import CLASSIC, Round, iso
+from numeraud.sandbox.records import Round, iso
 
 
 def _round_json(context: Context, known: Round) -> dict[str, Any]:

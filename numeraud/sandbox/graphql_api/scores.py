@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
+from numeraud.common.tournaments import CLASSIC
 from numeraud.sandbox.graphql_api.context import ID_NAMESPACE, Context, Resolver, check_tournament
 from numeraud.sandbox.options import UPLOAD_SCOPE
-from numeraud.sandbox.records import CLASSIC, Score, iso
+from numeraud.sandbox.records import Score, iso
 
 
 def _upload_auth(context: Context, args: dict[str, Any]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from statistics import fmean
 from typing import Any
 
-from numeraud.numerai.validation import CLASSIC, CRYPTO, SIGNALS, tournament_number
+from numeraud.common.tournaments import CLASSIC, CRYPTO, SIGNALS, tournament_number
 from numeraud.sandbox.core import SandboxCore
 from numeraud.sandbox.errors import ApiError
 from numeraud.sandbox.graphql_api.context import ID_NAMESPACE, Context, Resolver
