@@ -9,11 +9,9 @@ the same (:func:`seconds_left`). Pure logic: times are passed in.
 
 from __future__ import annotations
 
-import statistics
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Final
 
 #: The ``Date`` header has whole seconds: an offset within this is not measured, and not corrected.
@@ -36,6 +34,8 @@ def measure(date_header: str | None, received_at: float, elapsed: float) -> Offs
     its headers arrived ``elapsed`` seconds after the request went out (``None``: no usable header)."""
     if not date_header:
         return None
+    from email.utils import parsedate_to_datetime  # noqa: PLC0415 - numeraudctl imports this module; email costs it 6 ms
+
     try:
         theirs = parsedate_to_datetime(date_header).timestamp()
     except (TypeError, ValueError):
@@ -59,6 +59,8 @@ class ClockOffset:
     @property
     def offset(self) -> float | None:
         """Numerai's clock minus ours, in seconds; ``None`` before any answer had a ``Date``."""
+        import statistics  # noqa: PLC0415 - for numeraudctl's start-up (see measure)
+
         return statistics.median(self._recent) if self._recent else None
 
     @property
